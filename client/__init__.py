@@ -1,0 +1,1 @@
+"""The estiba CLI: a Docker Engine API client on the standard library."""

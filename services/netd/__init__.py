@@ -1,0 +1,1 @@
+"""netd: networks, addresses and each container's network sandbox on one node."""
