@@ -1,0 +1,39 @@
+"""All printing of tables and values. Nothing else in the CLI calls print for results."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Columns padded to their widest cell, three spaces apart, as docker prints them."""
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        line = "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        sys.stdout.write(line.rstrip() + "\n")
+
+
+def fields(pairs: Sequence[tuple[str, object]], *, indent: int = 1) -> None:
+    """``Key: value`` lines, the keys aligned."""
+    width = max((len(k) for k, _ in pairs), default=0) + 1
+    pad = " " * indent
+    for key, value in pairs:
+        sys.stdout.write(f"{pad}{(key + ':').ljust(width)} {value}\n")
+
+
+def line(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def error(text: str) -> None:
+    sys.stderr.write(text.rstrip() + "\n")
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1024
+    return f"{n}B"

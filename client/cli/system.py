@@ -1,0 +1,93 @@
+"""``estiba version`` and ``estiba info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from typing import Any
+
+from client.cli import output
+from client.errors import ClientError
+from client.transport import Transport
+
+CLIENT_VERSION = "0.1.0"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("version", help="show the client's and the server's versions")
+    p.add_argument("-f", "--format", choices=["json"], help="print the server's answer as JSON")
+    p.set_defaults(run=version)
+    p = sub.add_parser("info", help="show what estiba runs and holds, and its services' health")
+    p.add_argument("-f", "--format", choices=["json"], help="print the server's answer as JSON")
+    p.set_defaults(run=info)
+
+
+def version(args: argparse.Namespace, api: Transport) -> int:
+    output.line("Client: estiba")
+    output.fields(
+        [
+            ("Version", CLIENT_VERSION),
+            ("API version", "1.44"),
+            ("Python version", platform.python_version()),
+            ("OS/Arch", f"linux/{platform.machine()}"),
+        ]
+    )
+    try:
+        server: dict[str, Any] = api.get_json("/version")
+    except ClientError as exc:
+        output.line()
+        raise exc
+    if args.format == "json":
+        output.line(json.dumps(server, indent=2))
+        return 0
+    output.line()
+    output.line(f"Server: {server.get('Platform', {}).get('Name', 'estiba')}")
+    for component in server.get("Components", []):
+        output.line(f" {component['Name']}:")
+        pairs: list[tuple[str, object]] = [("Version", component.get("Version", ""))]
+        pairs += [(k, v) for k, v in component.get("Details", {}).items()]
+        output.fields(pairs, indent=2)
+    return 0
+
+
+def info(args: argparse.Namespace, api: Transport) -> int:
+    data: dict[str, Any] = api.get_json("/info")
+    if args.format == "json":
+        output.line(json.dumps(data, indent=2))
+        return 0
+    estiba = data.get("Estiba", {})
+    output.line(f"Server: estiba {data.get('ServerVersion', '')} on {data.get('Name', '')}")
+    output.fields(
+        [
+            ("Node", estiba.get("Node", "")),
+            ("Endpoint", estiba.get("Listen", "")),
+            ("Root", data.get("DockerRootDir", "")),
+            ("Containers", data.get("Containers", 0)),
+            (" Running", data.get("ContainersRunning", 0)),
+            (" Paused", data.get("ContainersPaused", 0)),
+            (" Stopped", data.get("ContainersStopped", 0)),
+            ("Images", data.get("Images", 0)),
+            ("Networks", estiba.get("Networks", 0)),
+            ("Registry", estiba.get("Registry", {}).get("Address", "")),
+            ("Runtime", data.get("DefaultRuntime", "")),
+            ("Kernel", data.get("KernelVersion", "")),
+            ("OS", data.get("OperatingSystem", "")),
+            ("CPUs", data.get("NCPU", 0)),
+            ("Memory", output.human_bytes(data.get("MemTotal", 0))),
+        ]
+    )
+    output.line()
+    services = estiba.get("Services", [])
+    output.table(
+        ["SERVICE", "STATUS", "PID", "VERSION", "ADDRESS", "ERROR"],
+        [
+            [s["Name"], s["Status"], s["Pid"] or "-", s["Version"] or "-", s["Address"] or "-",
+             s["Error"]]
+            for s in services
+        ],
+    )  # fmt: skip
+    for warning in data.get("Warnings") or []:
+        output.error(warning)
+    down = [s["Name"] for s in services if s["Status"] != "healthy"]
+    return 1 if down else 0

@@ -1,0 +1,28 @@
+"""``make_app``: the gateway's aiohttp application, its middlewares, routes and backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.gateway.backends import Backends
+from services.gateway.config import GatewayConfig
+from services.gateway.keys import BACKENDS, CONFIG
+from services.gateway.middleware import MIDDLEWARES
+from services.gateway.routes import system
+
+
+def make_app(config: GatewayConfig) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES)
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_backends)
+    system.setup(app)
+    return app
+
+
+async def _backends(app: web.Application) -> AsyncIterator[None]:
+    backends = Backends.connect(app[CONFIG])
+    app[BACKENDS] = backends
+    yield
+    await backends.close()

@@ -1,0 +1,3 @@
+from services.supervisor.main import main
+
+main()

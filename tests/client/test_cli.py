@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from client.cli import output
+from client.cli.main import build_parser
+from client.errors import Conflict, NotFound, Unavailable, from_status
+from client.transport import DEFAULT_HOST, _message, resolve_host
+
+
+def test_help_lists_the_commands() -> None:
+    text = build_parser().format_help()
+    for command in ("up", "down", "version", "info"):
+        assert command in text
+
+
+def test_cli_imports_neither_grpc_nor_aiohttp() -> None:
+    code = (
+        "import sys, client.cli.main; heavy = ('grpc', 'aiohttp', 'services'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_host_selection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ESTIBA_HOST", raising=False)
+    assert resolve_host(None) == DEFAULT_HOST
+    monkeypatch.setenv("ESTIBA_HOST", "tcp://127.0.0.1:2375")
+    assert resolve_host(None) == "tcp://127.0.0.1:2375"
+    assert resolve_host("unix:///x.sock") == "unix:///x.sock"
+
+
+def test_error_classes_and_messages() -> None:
+    assert isinstance(from_status(404, "x"), NotFound)
+    assert isinstance(from_status(409, "x"), Conflict)
+    assert isinstance(from_status(503, "x"), Unavailable)
+    assert _message(b'{"message": "no such container: a"}', 404) == "no such container: a"
+    assert _message(b"plain text", 500) == "plain text"
+    assert _message(b"", 502) == "HTTP 502"
+
+
+def test_table_aligns_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    output.table(["NAME", "STATUS"], [["engine", "healthy"], ["registry", "down"]])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["NAME       STATUS", "engine     healthy", "registry   down"]
+
+
+def test_human_bytes() -> None:
+    assert output.human_bytes(512) == "512B"
+    assert output.human_bytes(3 * 1024**3) == "3GiB"

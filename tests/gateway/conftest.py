@@ -1,0 +1,3 @@
+from tests.services.conftest import instance, services
+
+__all__ = ["instance", "services"]

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.kit.db import Database, Migration, SchemaTooNew, split_statements
+
+M1 = Migration(1, "t", "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);")
+M2 = Migration(2, "u", "CREATE TABLE u (x INTEGER);\nINSERT INTO u VALUES (1);")
+
+
+async def test_open_applies_migrations_in_order_and_sets_wal(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db", [M1, M2])
+    try:
+        assert await db.schema_version() == 2
+        async with db.read() as tx:
+            assert await tx.scalar("PRAGMA journal_mode") == "wal"
+            assert await tx.scalar("PRAGMA foreign_keys") == 1
+            assert await tx.scalar("SELECT x FROM u") == 1
+    finally:
+        await db.close()
+
+
+async def test_reopen_applies_only_new_migrations(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db", [M1])
+    async with db.write() as tx:
+        await tx.execute("INSERT INTO t VALUES ('a', 1)")
+    await db.close()
+    db = await Database.open(tmp_path / "a.db", [M1, M2])
+    try:
+        async with db.read() as tx:
+            assert await tx.scalar("SELECT v FROM t WHERE k = 'a'") == 1
+        assert await db.schema_version() == 2
+    finally:
+        await db.close()
+
+
+async def test_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db", [M1, M2])
+    await db.close()
+    with pytest.raises(SchemaTooNew, match="schema version 2"):
+        await Database.open(tmp_path / "a.db", [M1])
+    db = await Database.open(tmp_path / "a.db", [M1, M2])
+    assert await db.schema_version() == 2
+    await db.close()
+
+
+async def test_write_rolls_back_on_error(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db", [M1])
+    try:
+
+        async def insert_then_fail() -> None:
+            async with db.write() as tx:
+                await tx.execute("INSERT INTO t VALUES ('a', 1)")
+                raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await insert_then_fail()
+        async with db.read() as tx:
+            assert await tx.scalar("SELECT count(*) FROM t") == 0
+    finally:
+        await db.close()
+
+
+async def test_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
+    bad = Migration(2, "bad", "CREATE TABLE w (x INTEGER);\nINSERT INTO nope VALUES (1);")
+    with pytest.raises(Exception, match="nope"):
+        await Database.open(tmp_path / "a.db", [M1, bad])
+    db = await Database.open(tmp_path / "a.db", [M1])
+    try:
+        assert await db.schema_version() == 1
+        async with db.read() as tx:
+            assert await tx.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'w'") == 0
+    finally:
+        await db.close()
+
+
+def test_migrations_must_be_numbered_without_gaps() -> None:
+    from services.kit.db import check_order
+
+    with pytest.raises(ValueError, match="expected 2"):
+        check_order([M1, Migration(3, "x", "SELECT 1;")])
+
+
+def test_split_statements() -> None:
+    assert split_statements("SELECT 1;\nSELECT ';';\n") == ["SELECT 1;", "SELECT ';';"]
+    with pytest.raises(ValueError, match="incomplete"):
+        split_statements("SELECT 1")
+
+
+@pytest.mark.parametrize("module", ["services.registry", "services.engine", "services.netd"])
+async def test_each_service_schema_applies(tmp_path: Path, module: str) -> None:
+    import importlib
+
+    migrations = importlib.import_module(f"{module}.store.migrations").MIGRATIONS
+    db = await Database.open(tmp_path / "s.db", migrations)
+    try:
+        assert await db.schema_version() == len(migrations)
+    finally:
+        await db.close()
