@@ -1,4 +1,16 @@
-"""The registry: stores images and serves them over the OCI Distribution HTTP API.
+"""The registry: stores images and serves them over the OCI Distribution HTTP API (v1.1).
 
-Its gRPC API (``estiba.registry.v1``) is for administration.
+Its gRPC API (``estiba.registry.v1``: System, Repositories, Maintenance) is for administration.
+
+Layers, top to bottom:
+
+* ``http/``: the ``/v2/...`` data plane (aiohttp), one module per resource, and the spec's error
+  codes as data in ``http/errors.py``;
+* ``api/``: the gRPC servicers, thin translations to and from ``api/convert.py``;
+* ``domain/``: the rules (names, digests, manifests, uploads, blobs, garbage collection), which
+  know neither HTTP, gRPC nor SQL, and declare what they need from storage in ``ports.py``;
+* ``store/``: the content-addressed blob files (``blobfs.py``, layout in its docstring) and the
+  metadata in registry.db (``sqlite*.py``, schema in ``migrations.py``).
+
+``main.py`` wires them together; ``python -m services.registry`` runs it.
 """

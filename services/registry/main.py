@@ -1,8 +1,16 @@
-"""The registry's composition root: config → database → stores → servicers → servers."""
+"""The registry's composition root: config → database → stores → domain → servers.
+
+``open_registry`` starts everything and yields the running registry (tests use it in-process);
+``main`` is what ``python -m services.registry`` runs until SIGTERM. Shutdown is the reverse of
+start-up: scheduled garbage collection, gRPC, HTTP, then the database.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -10,32 +18,129 @@ from services.kit import grpcserver
 from services.kit.db import Database
 from services.kit.log import get_logger
 from services.kit.settings import check_host_port
+from services.kit.tasks import spawn
+from services.registry.api.maintenance import MaintenanceServicer
+from services.registry.api.repositories import RepositoriesServicer
 from services.registry.api.system import SystemServicer
 from services.registry.config import RegistryConfig
+from services.registry.domain.blobs import BlobService
+from services.registry.domain.gc import GarbageCollector
+from services.registry.domain.manifests import ManifestService
+from services.registry.domain.repositories import RepositoryService
+from services.registry.domain.rules import Rules
+from services.registry.domain.uploads import UploadService
 from services.registry.http.app import make_app
+from services.registry.http.context import Services
+from services.registry.store.blobfs import BlobFS
 from services.registry.store.migrations import MIGRATIONS
-from services.registry.store.sqlite import MetadataStore
+from services.registry.store.sqlite import SqliteMetadata
 
 log = get_logger()
 
+GRPC_SERVICES = [
+    "estiba.registry.v1.System",
+    "estiba.registry.v1.Repositories",
+    "estiba.registry.v1.Maintenance",
+]
 
-async def main(config: RegistryConfig, stop: asyncio.Event) -> None:
-    config.state_dir.mkdir(parents=True, exist_ok=True)
+
+@dataclasses.dataclass(frozen=True)
+class Registry:
+    """A running registry: where it listens and its services."""
+
+    http_address: str
+    grpc_target: str
+    services: Services
+    gc: GarbageCollector
+
+
+def rules_of(config: RegistryConfig) -> Rules:
+    return Rules(
+        read_only=config.read_only,
+        upload_ttl=config.upload_ttl,
+        max_uploads=config.max_uploads,
+        max_manifest_bytes=config.max_manifest_bytes,
+        max_page_size=config.max_page_size,
+        gc_grace_period=config.gc_grace_period,
+    )
+
+
+def build(meta: SqliteMetadata, content: BlobFS, rules: Rules) -> tuple[Services, GarbageCollector]:
+    """Wire the domain services to their stores."""
+    content_lock = asyncio.Lock()
+    blobs = BlobService(meta, content, rules, content_lock)
+    uploads = UploadService(meta, content, blobs, rules)
+    manifests = ManifestService(meta, rules)
+    repositories = RepositoryService(meta, uploads, rules)
+    gc = GarbageCollector(meta, content, uploads, rules, content_lock)
+    return Services(blobs, uploads, manifests, repositories), gc
+
+
+@contextlib.asynccontextmanager
+async def open_registry(config: RegistryConfig) -> AsyncIterator[Registry]:
+    """Start the registry from ``config``; stop it when the block ends."""
+    content = BlobFS(config.state_dir)
+    await asyncio.to_thread(content.prepare)
     db = await Database.open(config.state_dir / "registry.db", MIGRATIONS)
     try:
-        store = MetadataStore(db)
-        system = SystemServicer(config, store)
-        runner = web.AppRunner(make_app(), access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        try:
-            host, port = check_host_port(config.http_addr, "http_addr")
-            await web.TCPSite(runner, host, port, reuse_address=True).start()
-            log.info("http_listening", address=config.http_addr)
-            async with grpcserver.serving(
-                config.grpc_target, [system.register], services=["estiba.registry.v1.System"]
-            ):
-                await stop.wait()
-        finally:
-            await runner.cleanup()
+        services, gc = build(SqliteMetadata(db), content, rules_of(config))
+        async with (
+            _http(config, services) as http_address,
+            _grpc(config, services, gc),
+            _scheduled_gc(config, gc),
+        ):
+            yield Registry(http_address, config.grpc_target, services, gc)
     finally:
         await db.close()
+
+
+@contextlib.asynccontextmanager
+async def _http(config: RegistryConfig, services: Services) -> AsyncIterator[str]:
+    runner = web.AppRunner(make_app(services), access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        host, port = check_host_port(config.http_addr, "http_addr")
+        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        bound = runner.addresses[0]
+        address = f"{host}:{bound[1]}" if ":" not in host else f"[{host}]:{bound[1]}"
+        log.info("http_listening", address=address)
+        yield address
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def _grpc(
+    config: RegistryConfig, services: Services, gc: GarbageCollector
+) -> AsyncIterator[None]:
+    system = SystemServicer(config, services.repositories)
+    repositories = RepositoriesServicer(services.repositories, services.manifests)
+    maintenance = MaintenanceServicer(
+        gc, services.uploads, interval=config.gc_interval, grace=config.gc_grace_period
+    )
+    registrars: list[grpcserver.Registrar] = [
+        system.register,
+        repositories.register,
+        maintenance.register,
+    ]
+    async with grpcserver.serving(config.grpc_target, registrars, services=GRPC_SERVICES):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _scheduled_gc(config: RegistryConfig, gc: GarbageCollector) -> AsyncIterator[None]:
+    if config.gc_interval <= 0:
+        yield
+        return
+    stop = asyncio.Event()
+    task = spawn(gc.run_forever(config.gc_interval, stop), name="registry-gc")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def main(config: RegistryConfig, stop: asyncio.Event) -> None:
+    async with open_registry(config):
+        await stop.wait()

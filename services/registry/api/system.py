@@ -9,20 +9,20 @@ import grpc
 from estiba.registry.v1 import registry_pb2, registry_pb2_grpc
 from services.kit.info import service_info
 from services.registry.config import RegistryConfig
-from services.registry.store.sqlite import MetadataStore
+from services.registry.domain.repositories import RepositoryService
 
 
 class SystemServicer(registry_pb2_grpc.SystemServicer):
-    def __init__(self, config: RegistryConfig, store: MetadataStore) -> None:
+    def __init__(self, config: RegistryConfig, repositories: RepositoryService) -> None:
         self._config = config
-        self._store = store
+        self._repositories = repositories
 
     async def GetInfo(
         self,
         request: registry_pb2.GetInfoRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> registry_pb2.GetInfoResponse:
-        usage = await self._store.usage()
+        usage = await self._repositories.store_usage()
         cfg = self._config
         return registry_pb2.GetInfoResponse(
             service=service_info("registry", state_dir=cfg.state_dir, node_name=cfg.node),
@@ -30,6 +30,7 @@ class SystemServicer(registry_pb2_grpc.SystemServicer):
             repositories=usage.repositories,
             blobs=usage.blobs,
             blob_bytes=usage.blob_bytes,
+            read_only=cfg.read_only,
         )
 
     def register(self, server: grpc.aio.Server) -> None:

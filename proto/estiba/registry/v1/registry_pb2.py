@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from estiba.types.v1 import service_pb2 as estiba_dot_types_dot_v1_dot_service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!estiba/registry/v1/registry.proto\x12\x12\x65stiba.registry.v1\x1a\x1d\x65stiba/types/v1/service.proto\"\x10\n\x0eGetInfoRequest\"\x8f\x01\n\x0fGetInfoResponse\x12-\n\x07service\x18\x01 \x01(\x0b\x32\x1c.estiba.types.v1.ServiceInfo\x12\x14\n\x0chttp_address\x18\x02 \x01(\t\x12\x14\n\x0crepositories\x18\x03 \x01(\x03\x12\r\n\x05\x62lobs\x18\x04 \x01(\x03\x12\x12\n\nblob_bytes\x18\x05 \x01(\x03\x32\\\n\x06System\x12R\n\x07GetInfo\x12\".estiba.registry.v1.GetInfoRequest\x1a#.estiba.registry.v1.GetInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!estiba/registry/v1/registry.proto\x12\x12\x65stiba.registry.v1\x1a\x1d\x65stiba/types/v1/service.proto\"\x10\n\x0eGetInfoRequest\"\xa2\x01\n\x0fGetInfoResponse\x12-\n\x07service\x18\x01 \x01(\x0b\x32\x1c.estiba.types.v1.ServiceInfo\x12\x14\n\x0chttp_address\x18\x02 \x01(\t\x12\x14\n\x0crepositories\x18\x03 \x01(\x03\x12\r\n\x05\x62lobs\x18\x04 \x01(\x03\x12\x12\n\nblob_bytes\x18\x05 \x01(\x03\x12\x11\n\tread_only\x18\x06 \x01(\x08\"@\n\x17ListRepositoriesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"B\n\x18ListRepositoriesResponse\x12\r\n\x05names\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"L\n\x0fListTagsRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"9\n\x10ListTagsResponse\x12\x0c\n\x04tags\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x14ListManifestsRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\"\x89\x01\n\x0cManifestInfo\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x15\n\rartifact_type\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x11\n\tpushed_at\x18\x07 \x01(\t\"L\n\x15ListManifestsResponse\x12\x33\n\tmanifests\x18\x01 \x03(\x0b\x32 .estiba.registry.v1.ManifestInfo\"%\n\x0fGetUsageRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\"\xa4\x01\n\x0fRepositoryUsage\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tmanifests\x18\x02 \x01(\x03\x12\x0c\n\x04tags\x18\x03 \x01(\x03\x12\r\n\x05\x62lobs\x18\x04 \x01(\x03\x12\x12\n\nblob_bytes\x18\x05 \x01(\x03\x12\x16\n\x0emanifest_bytes\x18\x06 \x01(\x03\x12\x13\n\x0btotal_bytes\x18\x07 \x01(\x03\x12\x12\n\ncreated_at\x18\x08 \x01(\t\"\x97\x01\n\x10GetUsageResponse\x12\x39\n\x0crepositories\x18\x01 \x03(\x0b\x32#.estiba.registry.v1.RepositoryUsage\x12\r\n\x05\x62lobs\x18\x02 \x01(\x03\x12\x12\n\nblob_bytes\x18\x03 \x01(\x03\x12\x0f\n\x07uploads\x18\x04 \x01(\x03\x12\x14\n\x0cupload_bytes\x18\x05 \x01(\x03\"-\n\x17\x44\x65leteRepositoryRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\"[\n\x18\x44\x65leteRepositoryResponse\x12\x11\n\tmanifests\x18\x01 \x01(\x03\x12\x0c\n\x04tags\x18\x02 \x01(\x03\x12\r\n\x05\x62lobs\x18\x03 \x01(\x03\x12\x0f\n\x07uploads\x18\x04 \x01(\x03\"3\n\x10\x44\x65leteTagRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\"\x13\n\x11\x44\x65leteTagResponse\";\n\x15\x44\x65leteManifestRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\"\x18\n\x16\x44\x65leteManifestResponse\"\x1f\n\x0cRunGCRequest\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\"C\n\x0fRemovedManifest\x12\x12\n\nrepository\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\"+\n\x0bRemovedBlob\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\"y\n\rUploadSession\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nrepository\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x12\n\ncreated_at\x18\x04 \x01(\t\x12\x12\n\nupdated_at\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\t\"\x81\x03\n\x08GCReport\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\x12\x12\n\nstarted_at\x18\x02 \x01(\t\x12\x13\n\x0b\x66inished_at\x18\x03 \x01(\t\x12\x36\n\tmanifests\x18\x04 \x03(\x0b\x32#.estiba.registry.v1.RemovedManifest\x12.\n\x05\x62lobs\x18\x05 \x03(\x0b\x32\x1f.estiba.registry.v1.RemovedBlob\x12\x15\n\rlinks_removed\x18\x06 \x01(\x03\x12\x1c\n\x14repositories_removed\x18\x07 \x03(\t\x12:\n\x0fuploads_expired\x18\x08 \x03(\x0b\x32!.estiba.registry.v1.UploadSession\x12\x35\n\x0corphan_blobs\x18\t \x03(\x0b\x32\x1f.estiba.registry.v1.RemovedBlob\x12\x16\n\x0eorphan_uploads\x18\n \x03(\t\x12\x13\n\x0b\x62ytes_freed\x18\x0b \x01(\x03\"=\n\rRunGCResponse\x12,\n\x06report\x18\x01 \x01(\x0b\x32\x1c.estiba.registry.v1.GCReport\"\x14\n\x12GetGCStatusRequest\"\xa3\x01\n\x13GetGCStatusResponse\x12\x0f\n\x07running\x18\x01 \x01(\x08\x12.\n\x08last_run\x18\x02 \x01(\x0b\x32\x1c.estiba.registry.v1.GCReport\x12\x13\n\x0bnext_run_at\x18\x03 \x01(\t\x12\x18\n\x10interval_seconds\x18\x04 \x01(\x01\x12\x1c\n\x14grace_period_seconds\x18\x05 \x01(\x01\"(\n\x12ListUploadsRequest\x12\x12\n\nrepository\x18\x01 \x01(\t\"I\n\x13ListUploadsResponse\x12\x32\n\x07uploads\x18\x01 \x03(\x0b\x32!.estiba.registry.v1.UploadSession\" \n\x12\x41\x62ortUploadRequest\x12\n\n\x02id\x18\x01 \x01(\t\"H\n\x13\x41\x62ortUploadResponse\x12\x31\n\x06upload\x18\x01 \x01(\x0b\x32!.estiba.registry.v1.UploadSession2\\\n\x06System\x12R\n\x07GetInfo\x12\".estiba.registry.v1.GetInfoRequest\x1a#.estiba.registry.v1.GetInfoResponse2\xc3\x05\n\x0cRepositories\x12m\n\x10ListRepositories\x12+.estiba.registry.v1.ListRepositoriesRequest\x1a,.estiba.registry.v1.ListRepositoriesResponse\x12U\n\x08ListTags\x12#.estiba.registry.v1.ListTagsRequest\x1a$.estiba.registry.v1.ListTagsResponse\x12\x64\n\rListManifests\x12(.estiba.registry.v1.ListManifestsRequest\x1a).estiba.registry.v1.ListManifestsResponse\x12U\n\x08GetUsage\x12#.estiba.registry.v1.GetUsageRequest\x1a$.estiba.registry.v1.GetUsageResponse\x12m\n\x10\x44\x65leteRepository\x12+.estiba.registry.v1.DeleteRepositoryRequest\x1a,.estiba.registry.v1.DeleteRepositoryResponse\x12X\n\tDeleteTag\x12$.estiba.registry.v1.DeleteTagRequest\x1a%.estiba.registry.v1.DeleteTagResponse\x12g\n\x0e\x44\x65leteManifest\x12).estiba.registry.v1.DeleteManifestRequest\x1a*.estiba.registry.v1.DeleteManifestResponse2\xfb\x02\n\x0bMaintenance\x12L\n\x05RunGC\x12 .estiba.registry.v1.RunGCRequest\x1a!.estiba.registry.v1.RunGCResponse\x12^\n\x0bGetGCStatus\x12&.estiba.registry.v1.GetGCStatusRequest\x1a\'.estiba.registry.v1.GetGCStatusResponse\x12^\n\x0bListUploads\x12&.estiba.registry.v1.ListUploadsRequest\x1a\'.estiba.registry.v1.ListUploadsResponse\x12^\n\x0b\x41\x62ortUpload\x12&.estiba.registry.v1.AbortUploadRequest\x1a\'.estiba.registry.v1.AbortUploadResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,67 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETINFOREQUEST']._serialized_start=88
   _globals['_GETINFOREQUEST']._serialized_end=104
   _globals['_GETINFORESPONSE']._serialized_start=107
-  _globals['_GETINFORESPONSE']._serialized_end=250
-  _globals['_SYSTEM']._serialized_start=252
-  _globals['_SYSTEM']._serialized_end=344
+  _globals['_GETINFORESPONSE']._serialized_end=269
+  _globals['_LISTREPOSITORIESREQUEST']._serialized_start=271
+  _globals['_LISTREPOSITORIESREQUEST']._serialized_end=335
+  _globals['_LISTREPOSITORIESRESPONSE']._serialized_start=337
+  _globals['_LISTREPOSITORIESRESPONSE']._serialized_end=403
+  _globals['_LISTTAGSREQUEST']._serialized_start=405
+  _globals['_LISTTAGSREQUEST']._serialized_end=481
+  _globals['_LISTTAGSRESPONSE']._serialized_start=483
+  _globals['_LISTTAGSRESPONSE']._serialized_end=540
+  _globals['_LISTMANIFESTSREQUEST']._serialized_start=542
+  _globals['_LISTMANIFESTSREQUEST']._serialized_end=584
+  _globals['_MANIFESTINFO']._serialized_start=587
+  _globals['_MANIFESTINFO']._serialized_end=724
+  _globals['_LISTMANIFESTSRESPONSE']._serialized_start=726
+  _globals['_LISTMANIFESTSRESPONSE']._serialized_end=802
+  _globals['_GETUSAGEREQUEST']._serialized_start=804
+  _globals['_GETUSAGEREQUEST']._serialized_end=841
+  _globals['_REPOSITORYUSAGE']._serialized_start=844
+  _globals['_REPOSITORYUSAGE']._serialized_end=1008
+  _globals['_GETUSAGERESPONSE']._serialized_start=1011
+  _globals['_GETUSAGERESPONSE']._serialized_end=1162
+  _globals['_DELETEREPOSITORYREQUEST']._serialized_start=1164
+  _globals['_DELETEREPOSITORYREQUEST']._serialized_end=1209
+  _globals['_DELETEREPOSITORYRESPONSE']._serialized_start=1211
+  _globals['_DELETEREPOSITORYRESPONSE']._serialized_end=1302
+  _globals['_DELETETAGREQUEST']._serialized_start=1304
+  _globals['_DELETETAGREQUEST']._serialized_end=1355
+  _globals['_DELETETAGRESPONSE']._serialized_start=1357
+  _globals['_DELETETAGRESPONSE']._serialized_end=1376
+  _globals['_DELETEMANIFESTREQUEST']._serialized_start=1378
+  _globals['_DELETEMANIFESTREQUEST']._serialized_end=1437
+  _globals['_DELETEMANIFESTRESPONSE']._serialized_start=1439
+  _globals['_DELETEMANIFESTRESPONSE']._serialized_end=1463
+  _globals['_RUNGCREQUEST']._serialized_start=1465
+  _globals['_RUNGCREQUEST']._serialized_end=1496
+  _globals['_REMOVEDMANIFEST']._serialized_start=1498
+  _globals['_REMOVEDMANIFEST']._serialized_end=1565
+  _globals['_REMOVEDBLOB']._serialized_start=1567
+  _globals['_REMOVEDBLOB']._serialized_end=1610
+  _globals['_UPLOADSESSION']._serialized_start=1612
+  _globals['_UPLOADSESSION']._serialized_end=1733
+  _globals['_GCREPORT']._serialized_start=1736
+  _globals['_GCREPORT']._serialized_end=2121
+  _globals['_RUNGCRESPONSE']._serialized_start=2123
+  _globals['_RUNGCRESPONSE']._serialized_end=2184
+  _globals['_GETGCSTATUSREQUEST']._serialized_start=2186
+  _globals['_GETGCSTATUSREQUEST']._serialized_end=2206
+  _globals['_GETGCSTATUSRESPONSE']._serialized_start=2209
+  _globals['_GETGCSTATUSRESPONSE']._serialized_end=2372
+  _globals['_LISTUPLOADSREQUEST']._serialized_start=2374
+  _globals['_LISTUPLOADSREQUEST']._serialized_end=2414
+  _globals['_LISTUPLOADSRESPONSE']._serialized_start=2416
+  _globals['_LISTUPLOADSRESPONSE']._serialized_end=2489
+  _globals['_ABORTUPLOADREQUEST']._serialized_start=2491
+  _globals['_ABORTUPLOADREQUEST']._serialized_end=2523
+  _globals['_ABORTUPLOADRESPONSE']._serialized_start=2525
+  _globals['_ABORTUPLOADRESPONSE']._serialized_end=2597
+  _globals['_SYSTEM']._serialized_start=2599
+  _globals['_SYSTEM']._serialized_end=2691
+  _globals['_REPOSITORIES']._serialized_start=2694
+  _globals['_REPOSITORIES']._serialized_end=3401
+  _globals['_MAINTENANCE']._serialized_start=3404
+  _globals['_MAINTENANCE']._serialized_end=3783
 # @@protoc_insertion_point(module_scope)

@@ -99,3 +99,553 @@ class System:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class RepositoriesStub:
+    """Repositories, their tags and manifests, and the space they use.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListRepositories = channel.unary_unary(
+                '/estiba.registry.v1.Repositories/ListRepositories',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListRepositoriesRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListRepositoriesResponse.FromString,
+                _registered_method=True)
+        self.ListTags = channel.unary_unary(
+                '/estiba.registry.v1.Repositories/ListTags',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListTagsRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListTagsResponse.FromString,
+                _registered_method=True)
+        self.ListManifests = channel.unary_unary(
+                '/estiba.registry.v1.Repositories/ListManifests',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListManifestsRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListManifestsResponse.FromString,
+                _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/estiba.registry.v1.Repositories/GetUsage',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
+        self.DeleteRepository = channel.unary_unary(
+                '/estiba.registry.v1.Repositories/DeleteRepository',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteRepositoryRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteRepositoryResponse.FromString,
+                _registered_method=True)
+        self.DeleteTag = channel.unary_unary(
+                '/estiba.registry.v1.Repositories/DeleteTag',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteTagRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteTagResponse.FromString,
+                _registered_method=True)
+        self.DeleteManifest = channel.unary_unary(
+                '/estiba.registry.v1.Repositories/DeleteManifest',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteManifestRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteManifestResponse.FromString,
+                _registered_method=True)
+
+
+class RepositoriesServicer:
+    """Repositories, their tags and manifests, and the space they use.
+    """
+
+    def ListRepositories(self, request, context):
+        """List repository names in lexical order, one page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTags(self, request, context):
+        """List the tags of one repository in lexical order, one page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListManifests(self, request, context):
+        """List every manifest of one repository, with the tags that point at it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """Report the space each repository (or one repository) uses, and the registry's totals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRepository(self, request, context):
+        """Delete a repository: its manifests, tags, blob links and uploads in progress. Blob files no
+        other repository uses are removed by the next garbage collection.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTag(self, request, context):
+        """Delete one tag. The manifest stays; once nothing refers to it, garbage collection takes it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteManifest(self, request, context):
+        """Delete a manifest, addressed by digest, and every tag that points at it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RepositoriesServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListRepositories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRepositories,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListRepositoriesRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListRepositoriesResponse.SerializeToString,
+            ),
+            'ListTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTags,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListTagsRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListTagsResponse.SerializeToString,
+            ),
+            'ListManifests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListManifests,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListManifestsRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListManifestsResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.GetUsageRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'DeleteRepository': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRepository,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteRepositoryRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteRepositoryResponse.SerializeToString,
+            ),
+            'DeleteTag': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTag,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteTagRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteTagResponse.SerializeToString,
+            ),
+            'DeleteManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteManifest,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteManifestRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteManifestResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'estiba.registry.v1.Repositories', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('estiba.registry.v1.Repositories', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Repositories:
+    """Repositories, their tags and manifests, and the space they use.
+    """
+
+    @staticmethod
+    def ListRepositories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Repositories/ListRepositories',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.ListRepositoriesRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.ListRepositoriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Repositories/ListTags',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.ListTagsRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.ListTagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListManifests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Repositories/ListManifests',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.ListManifestsRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.ListManifestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Repositories/GetUsage',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.GetUsageRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRepository(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Repositories/DeleteRepository',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteRepositoryRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteRepositoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTag(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Repositories/DeleteTag',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteTagRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteTagResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Repositories/DeleteManifest',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteManifestRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.DeleteManifestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class MaintenanceStub:
+    """Garbage collection and blob upload sessions.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.RunGC = channel.unary_unary(
+                '/estiba.registry.v1.Maintenance/RunGC',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.RunGCRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.RunGCResponse.FromString,
+                _registered_method=True)
+        self.GetGCStatus = channel.unary_unary(
+                '/estiba.registry.v1.Maintenance/GetGCStatus',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.GetGCStatusRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.GetGCStatusResponse.FromString,
+                _registered_method=True)
+        self.ListUploads = channel.unary_unary(
+                '/estiba.registry.v1.Maintenance/ListUploads',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListUploadsRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListUploadsResponse.FromString,
+                _registered_method=True)
+        self.AbortUpload = channel.unary_unary(
+                '/estiba.registry.v1.Maintenance/AbortUpload',
+                request_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.AbortUploadRequest.SerializeToString,
+                response_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.AbortUploadResponse.FromString,
+                _registered_method=True)
+
+
+class MaintenanceServicer:
+    """Garbage collection and blob upload sessions.
+    """
+
+    def RunGC(self, request, context):
+        """Collect garbage now: unreferenced manifests and blobs, expired upload sessions, and files
+        left by a crash. Pushes and pulls go on meanwhile. A dry run only reports.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGCStatus(self, request, context):
+        """Whether a collection runs now, what the last one removed, and when the next is due.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUploads(self, request, context):
+        """List the blob upload sessions in progress (not yet expired), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortUpload(self, request, context):
+        """End an upload session and remove the bytes uploaded so far.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_MaintenanceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'RunGC': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunGC,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.RunGCRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.RunGCResponse.SerializeToString,
+            ),
+            'GetGCStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGCStatus,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.GetGCStatusRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.GetGCStatusResponse.SerializeToString,
+            ),
+            'ListUploads': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUploads,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListUploadsRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.ListUploadsResponse.SerializeToString,
+            ),
+            'AbortUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortUpload,
+                    request_deserializer=estiba_dot_registry_dot_v1_dot_registry__pb2.AbortUploadRequest.FromString,
+                    response_serializer=estiba_dot_registry_dot_v1_dot_registry__pb2.AbortUploadResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'estiba.registry.v1.Maintenance', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('estiba.registry.v1.Maintenance', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Maintenance:
+    """Garbage collection and blob upload sessions.
+    """
+
+    @staticmethod
+    def RunGC(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Maintenance/RunGC',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.RunGCRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.RunGCResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGCStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Maintenance/GetGCStatus',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.GetGCStatusRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.GetGCStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUploads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Maintenance/ListUploads',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.ListUploadsRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.ListUploadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.registry.v1.Maintenance/AbortUpload',
+            estiba_dot_registry_dot_v1_dot_registry__pb2.AbortUploadRequest.SerializeToString,
+            estiba_dot_registry_dot_v1_dot_registry__pb2.AbortUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
