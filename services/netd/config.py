@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from pathlib import Path
 
@@ -19,6 +20,18 @@ class NetdConfig(Common):
     """gRPC address: "" for <run_dir>/netd.sock, unix:///path, or HOST:PORT."""
     kernel_prefix: str = "est"
     """Prefix of every link, namespace and nftables table netd creates (2-6 of [a-z0-9])."""
+    address_pool: str = "172.30.0.0/16"
+    """Where bridge networks take their subnets from; subnets in use on the host are skipped."""
+    subnet_prefixlen: int = 24
+    """The size of each network's subnet carved from ``address_pool`` (a /24: 253 containers)."""
+    ip_forward: bool = True
+    """Turn on net.ipv4.ip_forward so containers reach beyond the host (as Docker does).
+
+    The previous value is recorded in netd.db and never restored on exit: other software on the
+    host may rely on forwarding once it is on. With ``false`` only the bridges forward, which is
+    enough between containers and to the host but not to the outside."""
+    dns_fallback: tuple[str, ...] = ("8.8.8.8", "8.8.4.4")
+    """Nameservers for containers when the host has only loopback resolvers they cannot reach."""
 
     def validate(self) -> None:
         super().validate()
@@ -28,10 +41,37 @@ class NetdConfig(Common):
                 f" not {self.kernel_prefix!r}"
             )
         grpc_target(self.grpc_listen, self.run_dir, "netd")
+        pool = self.pool
+        if not pool.prefixlen <= self.subnet_prefixlen <= 30:
+            raise ValueError(
+                f"subnet_prefixlen must lie between the pool's /{pool.prefixlen} and /30,"
+                f" not {self.subnet_prefixlen}"
+            )
+        for server in self.dns_fallback:
+            try:
+                ipaddress.IPv4Address(server)
+            except ValueError:
+                raise ValueError(f"dns_fallback: {server!r} is not an IPv4 address") from None
+
+    @property
+    def pool(self) -> ipaddress.IPv4Network:
+        """``address_pool`` parsed; a ValueError names the setting."""
+        try:
+            return ipaddress.IPv4Network(self.address_pool)
+        except ValueError:
+            raise ValueError(
+                f"address_pool must be an IPv4 network such as 172.30.0.0/16,"
+                f" not {self.address_pool!r}"
+            ) from None
 
     @property
     def state_dir(self) -> Path:
         return self.root / "netd"
+
+    @property
+    def netns_dir(self) -> Path:
+        """Where each sandbox's network namespace is bound to a file named by its container."""
+        return self.run_dir / "netns"
 
     @property
     def grpc_target(self) -> str:

@@ -1,25 +1,66 @@
-"""netd's composition root: config → database → stores → servicers → server."""
+"""netd's composition root: config → database → kernel adapters → reconcile → servicers → server.
+
+Reconcile runs before the server listens, so no request ever sees a half-repaired state. On
+stop, the server closes and nothing else happens: bridges, sandboxes and the nftables table stay
+in the kernel, because containers keep running while netd restarts or upgrades.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from services.kit import grpcserver
 from services.kit.db import Database
+from services.netd.api.networks import NetworksServicer
+from services.netd.api.sandboxes import SandboxesServicer
 from services.netd.api.system import SystemServicer
 from services.netd.config import NetdConfig
+from services.netd.domain.networks import NetworkManager
+from services.netd.domain.reconcile import reconcile
+from services.netd.domain.sandboxes import SandboxManager
+from services.netd.firewall.nft import NftFirewall
+from services.netd.hostfiles import HostFileReader
+from services.netd.netlink.kernel import NetlinkKernel
 from services.netd.store.migrations import MIGRATIONS
-from services.netd.store.sqlite import NetworkStore
+from services.netd.store.sqlite import NetdStore
+
+SERVICES = ["estiba.netd.v1.System", "estiba.netd.v1.Networks", "estiba.netd.v1.Sandboxes"]
 
 
 async def main(config: NetdConfig, stop: asyncio.Event) -> None:
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(config.state_dir / "netd.db", MIGRATIONS)
-    try:
-        system = SystemServicer(config, NetworkStore(db))
-        async with grpcserver.serving(
-            config.grpc_target, [system.register], services=["estiba.netd.v1.System"]
-        ):
+    config.netns_dir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        db = await Database.open(config.state_dir / "netd.db", MIGRATIONS)
+        stack.push_async_callback(db.close)
+        store = NetdStore(db)
+        kernel = await stack.enter_async_context(NetlinkKernel.open(config.kernel_prefix))
+        host = HostFileReader()
+        networks = NetworkManager(
+            store,
+            kernel,
+            NftFirewall(config.kernel_prefix),
+            host,
+            prefix=config.kernel_prefix,
+            pool=config.pool,
+            subnet_prefixlen=config.subnet_prefixlen,
+            ip_forward=config.ip_forward,
+        )
+        sandboxes = SandboxManager(
+            store,
+            kernel,
+            host,
+            networks,
+            prefix=config.kernel_prefix,
+            netns_dir=config.netns_dir,
+            dns_fallback=config.dns_fallback,
+        )
+        await reconcile(store, kernel, networks, config.netns_dir)
+        registrars: list[grpcserver.Registrar] = [
+            SystemServicer(config, store).register,
+            NetworksServicer(networks).register,
+            SandboxesServicer(sandboxes).register,
+        ]
+        async with grpcserver.serving(config.grpc_target, registrars, services=SERVICES):
             await stop.wait()
-    finally:
-        await db.close()

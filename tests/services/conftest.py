@@ -23,6 +23,7 @@ from services.netd.config import NetdConfig
 from services.netd.main import main as netd_main
 from services.registry.config import RegistryConfig
 from services.registry.main import main as registry_main
+from tests.isolation import isolated_env, kernel_prefix, remove_kernel_objects
 
 
 def free_port() -> int:
@@ -81,12 +82,8 @@ async def instance() -> AsyncIterator[Instance]:
     """Temporary dirs (short, for socket paths) and a free registry port; nothing started."""
     base = Path(tempfile.mkdtemp(prefix="est-", dir="/tmp"))
     port = free_port()
-    env = {
-        "ESTIBA_ROOT": str(base / "root"),
-        "ESTIBA_RUN_DIR": str(base / "run"),
-        "ESTIBA_REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}",
-        "ESTIBA_NODE_NAME": "test-node",
-    }
+    env = {"ESTIBA_REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}", "ESTIBA_NODE_NAME": "test-node"}
+    env.update(isolated_env(base / "root", base / "run", kernel_prefix()))
     inst = Instance(base / "root", base / "run", f"127.0.0.1:{port}", env)
     try:
         yield inst
@@ -94,6 +91,7 @@ async def instance() -> AsyncIterator[Instance]:
         for name in list(inst.tasks):
             with contextlib.suppress(Exception):
                 await inst.stop(name)
+        remove_kernel_objects(env)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -27,7 +27,8 @@ async def test_each_service_reports_itself_and_its_state_dir(services: Instance)
     assert engine.runtime == "runc"
     async with open_channel(services.target("netd")) as ch:
         netd = await netd_pb2_grpc.SystemStub(ch).GetInfo(netd_pb2.GetInfoRequest())
-    assert (netd.service.name, netd.networks, netd.kernel_prefix) == ("netd", 0, "est")
+    assert (netd.service.name, netd.networks) == ("netd", 1)  # the default bridge network
+    assert netd.kernel_prefix == services.env["ESTIBA_NETD_KERNEL_PREFIX"]
     async with open_channel(services.target("registry")) as ch:
         reg = await registry_pb2_grpc.SystemStub(ch).GetInfo(registry_pb2.GetInfoRequest())
     assert reg.http_address == services.registry_http

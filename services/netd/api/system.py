@@ -9,11 +9,11 @@ import grpc
 from estiba.netd.v1 import netd_pb2, netd_pb2_grpc
 from services.kit.info import service_info
 from services.netd.config import NetdConfig
-from services.netd.store.sqlite import NetworkStore
+from services.netd.store.sqlite import NetdStore
 
 
 class SystemServicer(netd_pb2_grpc.SystemServicer):
-    def __init__(self, config: NetdConfig, store: NetworkStore) -> None:
+    def __init__(self, config: NetdConfig, store: NetdStore) -> None:
         self._config = config
         self._store = store
 

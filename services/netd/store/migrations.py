@@ -1,10 +1,31 @@
 """The schema of netd.db, one migration per released change.
 
-Version 1::
+Current schema (version 2)::
 
     networks    id (PK) · name (UNIQUE) · driver · subnet · gateway · created_at
+       │ 1      bridge (UNIQUE when set)                                  [v2]
+       │        ipam_last: the address handed out last (serial IPAM)      [v2]
+       │
+       │ n
     endpoints   id (PK) · network_id → networks.id · container_id · address · created_at
-                UNIQUE (network_id, address) so no address is ever handed out twice
+       │ n      mac · host_ifname (UNIQUE when set) · aliases (JSON list)  [v2]
+       │        UNIQUE (network_id, address): no address is ever handed out twice
+       │        UNIQUE (network_id, container_id): one endpoint per container and network [v2]
+       │
+       │ 1      (endpoints.container_id = sandboxes.container_id; the store writes and
+    sandboxes   deletes a sandbox and its endpoints in one transaction)     [v2]
+                container_id (PK) · mode ("bridge" | "none" | "host") · netns_path
+                hostname · created_at
+
+    settings    name (PK) · value                                          [v2]
+                "kernel_prefix": the prefix this database's kernel objects carry
+                "sysctl.net.ipv4.ip_forward.before": the value netd found before turning it on
+
+* ``networks.subnet`` is CIDR text ("172.30.0.0/24"), ``gateway`` and ``endpoints.address`` are
+  dotted quads; the endpoint's prefix length is its network's.
+* A sandbox row exists from the moment its address is allocated, before the kernel is touched;
+  reconcile at start finishes or releases any that netd died while building.
+* Times are RFC 3339 text in UTC.
 """
 
 from services.kit.db import Migration
@@ -29,6 +50,33 @@ MIGRATIONS = [
             address TEXT NOT NULL,
             created_at TEXT NOT NULL,
             UNIQUE (network_id, address)
+        );
+        """,
+    ),
+    Migration(
+        2,
+        "bridges, sandboxes and settings",
+        """
+        ALTER TABLE networks ADD COLUMN bridge TEXT NOT NULL DEFAULT '';
+        ALTER TABLE networks ADD COLUMN ipam_last TEXT NOT NULL DEFAULT '';
+        CREATE UNIQUE INDEX networks_bridge ON networks (bridge) WHERE bridge != '';
+        ALTER TABLE endpoints ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+        ALTER TABLE endpoints ADD COLUMN host_ifname TEXT NOT NULL DEFAULT '';
+        ALTER TABLE endpoints ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
+        CREATE UNIQUE INDEX endpoints_host_ifname ON endpoints (host_ifname)
+            WHERE host_ifname != '';
+        CREATE UNIQUE INDEX endpoints_container ON endpoints (network_id, container_id);
+        CREATE INDEX endpoints_by_container ON endpoints (container_id);
+        CREATE TABLE sandboxes (
+            container_id TEXT PRIMARY KEY,
+            mode TEXT NOT NULL CHECK (mode IN ('bridge', 'none', 'host')),
+            netns_path TEXT NOT NULL,
+            hostname TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE settings (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
         );
         """,
     ),

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from estiba.types.v1 import service_pb2 as estiba_dot_types_dot_v1_dot_service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65stiba/netd/v1/netd.proto\x12\x0e\x65stiba.netd.v1\x1a\x1d\x65stiba/types/v1/service.proto\"\x10\n\x0eGetInfoRequest\"|\n\x0fGetInfoResponse\x12-\n\x07service\x18\x01 \x01(\x0b\x32\x1c.estiba.types.v1.ServiceInfo\x12\x10\n\x08networks\x18\x02 \x01(\x03\x12\x11\n\tendpoints\x18\x03 \x01(\x03\x12\x15\n\rkernel_prefix\x18\x04 \x01(\t2T\n\x06System\x12J\n\x07GetInfo\x12\x1e.estiba.netd.v1.GetInfoRequest\x1a\x1f.estiba.netd.v1.GetInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65stiba/netd/v1/netd.proto\x12\x0e\x65stiba.netd.v1\x1a\x1d\x65stiba/types/v1/service.proto\"\x10\n\x0eGetInfoRequest\"|\n\x0fGetInfoResponse\x12-\n\x07service\x18\x01 \x01(\x0b\x32\x1c.estiba.types.v1.ServiceInfo\x12\x10\n\x08networks\x18\x02 \x01(\x03\x12\x11\n\tendpoints\x18\x03 \x01(\x03\x12\x15\n\rkernel_prefix\x18\x04 \x01(\t\"\xa5\x01\n\x07Network\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06\x64river\x18\x03 \x01(\t\x12\x0e\n\x06subnet\x18\x04 \x01(\t\x12\x0f\n\x07gateway\x18\x05 \x01(\t\x12\x0e\n\x06\x62ridge\x18\x06 \x01(\t\x12\x12\n\ncreated_at\x18\x07 \x01(\t\x12+\n\tendpoints\x18\x08 \x03(\x0b\x32\x18.estiba.netd.v1.Endpoint\"\xe8\x01\n\x08\x45ndpoint\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12\x12\n\nnetwork_id\x18\x03 \x01(\t\x12\x14\n\x0cnetwork_name\x18\x04 \x01(\t\x12\x12\n\nip_address\x18\x05 \x01(\t\x12\x15\n\rprefix_length\x18\x06 \x01(\x05\x12\x0f\n\x07gateway\x18\x07 \x01(\t\x12\x13\n\x0bmac_address\x18\x08 \x01(\t\x12\x16\n\x0einterface_name\x18\t \x01(\t\x12\x16\n\x0ehost_interface\x18\n \x01(\t\x12\x0f\n\x07\x61liases\x18\x0b \x03(\t\"\x15\n\x13ListNetworksRequest\"A\n\x14ListNetworksResponse\x12)\n\x08networks\x18\x01 \x03(\x0b\x32\x17.estiba.netd.v1.Network\"$\n\x11GetNetworkRequest\x12\x0f\n\x07network\x18\x01 \x01(\t\">\n\x12GetNetworkResponse\x12(\n\x07network\x18\x01 \x01(\x0b\x32\x17.estiba.netd.v1.Network\"\xb8\x01\n\x07Sandbox\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x12\n\nnetns_path\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12+\n\tendpoints\x18\x05 \x03(\x0b\x32\x18.estiba.netd.v1.Endpoint\x12\r\n\x05hosts\x18\x06 \x01(\t\x12\x13\n\x0bresolv_conf\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\t\"`\n\x14\x43reateSandboxRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\x12\x0f\n\x07network\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x0f\n\x07\x61liases\x18\x04 \x03(\t\"A\n\x15\x43reateSandboxResponse\x12(\n\x07sandbox\x18\x01 \x01(\x0b\x32\x17.estiba.netd.v1.Sandbox\",\n\x14RemoveSandboxRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\"(\n\x15RemoveSandboxResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\")\n\x11GetSandboxRequest\x12\x14\n\x0c\x63ontainer_id\x18\x01 \x01(\t\">\n\x12GetSandboxResponse\x12(\n\x07sandbox\x18\x01 \x01(\x0b\x32\x17.estiba.netd.v1.Sandbox\"\x16\n\x14ListSandboxesRequest\"C\n\x15ListSandboxesResponse\x12*\n\tsandboxes\x18\x01 \x03(\x0b\x32\x17.estiba.netd.v1.Sandbox2T\n\x06System\x12J\n\x07GetInfo\x12\x1e.estiba.netd.v1.GetInfoRequest\x1a\x1f.estiba.netd.v1.GetInfoResponse2\xba\x01\n\x08Networks\x12Y\n\x0cListNetworks\x12#.estiba.netd.v1.ListNetworksRequest\x1a$.estiba.netd.v1.ListNetworksResponse\x12S\n\nGetNetwork\x12!.estiba.netd.v1.GetNetworkRequest\x1a\".estiba.netd.v1.GetNetworkResponse2\xfa\x02\n\tSandboxes\x12\\\n\rCreateSandbox\x12$.estiba.netd.v1.CreateSandboxRequest\x1a%.estiba.netd.v1.CreateSandboxResponse\x12\\\n\rRemoveSandbox\x12$.estiba.netd.v1.RemoveSandboxRequest\x1a%.estiba.netd.v1.RemoveSandboxResponse\x12S\n\nGetSandbox\x12!.estiba.netd.v1.GetSandboxRequest\x1a\".estiba.netd.v1.GetSandboxResponse\x12\\\n\rListSandboxes\x12$.estiba.netd.v1.ListSandboxesRequest\x1a%.estiba.netd.v1.ListSandboxesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETINFOREQUEST']._serialized_end=92
   _globals['_GETINFORESPONSE']._serialized_start=94
   _globals['_GETINFORESPONSE']._serialized_end=218
-  _globals['_SYSTEM']._serialized_start=220
-  _globals['_SYSTEM']._serialized_end=304
+  _globals['_NETWORK']._serialized_start=221
+  _globals['_NETWORK']._serialized_end=386
+  _globals['_ENDPOINT']._serialized_start=389
+  _globals['_ENDPOINT']._serialized_end=621
+  _globals['_LISTNETWORKSREQUEST']._serialized_start=623
+  _globals['_LISTNETWORKSREQUEST']._serialized_end=644
+  _globals['_LISTNETWORKSRESPONSE']._serialized_start=646
+  _globals['_LISTNETWORKSRESPONSE']._serialized_end=711
+  _globals['_GETNETWORKREQUEST']._serialized_start=713
+  _globals['_GETNETWORKREQUEST']._serialized_end=749
+  _globals['_GETNETWORKRESPONSE']._serialized_start=751
+  _globals['_GETNETWORKRESPONSE']._serialized_end=813
+  _globals['_SANDBOX']._serialized_start=816
+  _globals['_SANDBOX']._serialized_end=1000
+  _globals['_CREATESANDBOXREQUEST']._serialized_start=1002
+  _globals['_CREATESANDBOXREQUEST']._serialized_end=1098
+  _globals['_CREATESANDBOXRESPONSE']._serialized_start=1100
+  _globals['_CREATESANDBOXRESPONSE']._serialized_end=1165
+  _globals['_REMOVESANDBOXREQUEST']._serialized_start=1167
+  _globals['_REMOVESANDBOXREQUEST']._serialized_end=1211
+  _globals['_REMOVESANDBOXRESPONSE']._serialized_start=1213
+  _globals['_REMOVESANDBOXRESPONSE']._serialized_end=1253
+  _globals['_GETSANDBOXREQUEST']._serialized_start=1255
+  _globals['_GETSANDBOXREQUEST']._serialized_end=1296
+  _globals['_GETSANDBOXRESPONSE']._serialized_start=1298
+  _globals['_GETSANDBOXRESPONSE']._serialized_end=1360
+  _globals['_LISTSANDBOXESREQUEST']._serialized_start=1362
+  _globals['_LISTSANDBOXESREQUEST']._serialized_end=1384
+  _globals['_LISTSANDBOXESRESPONSE']._serialized_start=1386
+  _globals['_LISTSANDBOXESRESPONSE']._serialized_end=1453
+  _globals['_SYSTEM']._serialized_start=1455
+  _globals['_SYSTEM']._serialized_end=1539
+  _globals['_NETWORKS']._serialized_start=1542
+  _globals['_NETWORKS']._serialized_end=1728
+  _globals['_SANDBOXES']._serialized_start=1731
+  _globals['_SANDBOXES']._serialized_end=2109
 # @@protoc_insertion_point(module_scope)

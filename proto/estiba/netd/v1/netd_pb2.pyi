@@ -3,9 +3,11 @@
 isort:skip_file
 netd: the networks of one node and each container's network sandbox."""
 
+from collections import abc as _abc
 from estiba.types.v1 import service_pb2 as _service_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -67,3 +69,435 @@ class GetInfoResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetInfoResponse: _TypeAlias = GetInfoResponse  # noqa: Y015
+
+@_typing.final
+class Network(_message.Message):
+    """A bridge network: a Linux bridge on this node, a subnet, and the gateway the bridge holds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    SUBNET_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    BRIDGE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """64 hexadecimal digits, fixed when the network is made."""
+    name: _builtins.str
+    """Unique on the node, e.g. "bridge"."""
+    driver: _builtins.str
+    """How the network is built: "bridge"."""
+    subnet: _builtins.str
+    """The IPv4 subnet in CIDR notation, e.g. "172.30.0.0/24"."""
+    gateway: _builtins.str
+    """The gateway address (the bridge's own address), e.g. "172.30.0.1"."""
+    bridge: _builtins.str
+    """The name of the Linux bridge, e.g. "est0"."""
+    created_at: _builtins.str
+    """When the network was made, RFC 3339 in UTC."""
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]:
+        """The containers attached, in order of attachment. Filled by GetNetwork only."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        driver: _builtins.str = ...,
+        subnet: _builtins.str = ...,
+        gateway: _builtins.str = ...,
+        bridge: _builtins.str = ...,
+        created_at: _builtins.str = ...,
+        endpoints: _abc.Iterable[Global___Endpoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bridge", b"bridge", "created_at", b"created_at", "driver", b"driver", "endpoints", b"endpoints", "gateway", b"gateway", "id", b"id", "name", b"name", "subnet", b"subnet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Network: _TypeAlias = Network  # noqa: Y015
+
+@_typing.final
+class Endpoint(_message.Message):
+    """A container's interface on a network."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_NAME_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    PREFIX_LENGTH_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    MAC_ADDRESS_FIELD_NUMBER: _builtins.int
+    INTERFACE_NAME_FIELD_NUMBER: _builtins.int
+    HOST_INTERFACE_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """64 hexadecimal digits, fixed when the endpoint is made."""
+    container_id: _builtins.str
+    """The container the endpoint belongs to."""
+    network_id: _builtins.str
+    """The network's id."""
+    network_name: _builtins.str
+    """The network's name."""
+    ip_address: _builtins.str
+    """The container's IPv4 address, e.g. "172.30.0.2"."""
+    prefix_length: _builtins.int
+    """The prefix length of the network's subnet, e.g. 24."""
+    gateway: _builtins.str
+    """The address of the container's default route, e.g. "172.30.0.1"."""
+    mac_address: _builtins.str
+    """The MAC address of the container's interface, e.g. "02:42:ac:1e:00:02"."""
+    interface_name: _builtins.str
+    """The interface's name inside the container: "eth0"."""
+    host_interface: _builtins.str
+    """The host end of the container's veth pair, attached to the bridge, e.g. "est1a2b3c4d5e6f"."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other names the container has on this network (for name resolution between containers)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+        network_id: _builtins.str = ...,
+        network_name: _builtins.str = ...,
+        ip_address: _builtins.str = ...,
+        prefix_length: _builtins.int = ...,
+        gateway: _builtins.str = ...,
+        mac_address: _builtins.str = ...,
+        interface_name: _builtins.str = ...,
+        host_interface: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "gateway", b"gateway", "host_interface", b"host_interface", "id", b"id", "interface_name", b"interface_name", "ip_address", b"ip_address", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name", "prefix_length", b"prefix_length"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Endpoint: _TypeAlias = Endpoint  # noqa: Y015
+
+@_typing.final
+class ListNetworksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNetworksRequest: _TypeAlias = ListNetworksRequest  # noqa: Y015
+
+@_typing.final
+class ListNetworksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Network]:
+        """The networks, oldest first; their endpoints are left empty."""
+
+    def __init__(
+        self,
+        *,
+        networks: _abc.Iterable[Global___Network] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["networks", b"networks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNetworksResponse: _TypeAlias = ListNetworksResponse  # noqa: Y015
+
+@_typing.final
+class GetNetworkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    """A network's full id, its name, or a unique prefix of its id."""
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetNetworkRequest: _TypeAlias = GetNetworkRequest  # noqa: Y015
+
+@_typing.final
+class GetNetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def network(self) -> Global___Network:
+        """The network with its endpoints."""
+
+    def __init__(
+        self,
+        *,
+        network: Global___Network | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetNetworkResponse: _TypeAlias = GetNetworkResponse  # noqa: Y015
+
+@_typing.final
+class Sandbox(_message.Message):
+    """A container's network sandbox."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    NETNS_PATH_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    HOSTS_FIELD_NUMBER: _builtins.int
+    RESOLV_CONF_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """The container the sandbox belongs to."""
+    mode: _builtins.str
+    """"bridge" (own namespace, one interface on a network), "none" (own namespace with only
+    loopback) or "host" (the host's namespace).
+    """
+    netns_path: _builtins.str
+    """The file the namespace is bound to, for the OCI runtime spec's network namespace path
+    (e.g. "/run/estiba/netns/<container id>"); "" in host mode.
+    """
+    hostname: _builtins.str
+    """The container's host name, as /etc/hosts names it."""
+    hosts: _builtins.str
+    """The content for the container's /etc/hosts: localhost entries and the container's own
+    name on its address (host mode: the host's /etc/hosts).
+    """
+    resolv_conf: _builtins.str
+    """The content for the container's /etc/resolv.conf: the host's nameservers without loopback
+    ones, which a container cannot reach (host mode: the host's file as it is).
+    """
+    created_at: _builtins.str
+    """When the sandbox was made, RFC 3339 in UTC."""
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]:
+        """The container's interfaces: one in bridge mode, none otherwise."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        mode: _builtins.str = ...,
+        netns_path: _builtins.str = ...,
+        hostname: _builtins.str = ...,
+        endpoints: _abc.Iterable[Global___Endpoint] | None = ...,
+        hosts: _builtins.str = ...,
+        resolv_conf: _builtins.str = ...,
+        created_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "created_at", b"created_at", "endpoints", b"endpoints", "hostname", b"hostname", "hosts", b"hosts", "mode", b"mode", "netns_path", b"netns_path", "resolv_conf", b"resolv_conf"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Sandbox: _TypeAlias = Sandbox  # noqa: Y015
+
+@_typing.final
+class CreateSandboxRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
+    HOSTNAME_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """The container's id: 1 to 128 of [A-Za-z0-9_.-], starting with a letter or digit. It names
+    the namespace file, and its first hexadecimal digits name the host end of the veth pair.
+    """
+    network: _builtins.str
+    """"bridge" or "" for the default network, "none", "host", or a network's id or name."""
+    hostname: _builtins.str
+    """The container's host name; "" for the first 12 characters of its id."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other names for the container on its network; only with a network."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        network: _builtins.str = ...,
+        hostname: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "hostname", b"hostname", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateSandboxRequest: _TypeAlias = CreateSandboxRequest  # noqa: Y015
+
+@_typing.final
+class CreateSandboxResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """The sandbox, ready for the container to start in."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateSandboxResponse: _TypeAlias = CreateSandboxResponse  # noqa: Y015
+
+@_typing.final
+class RemoveSandboxRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """The container whose sandbox goes."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveSandboxRequest: _TypeAlias = RemoveSandboxRequest  # noqa: Y015
+
+@_typing.final
+class RemoveSandboxResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOVED_FIELD_NUMBER: _builtins.int
+    removed: _builtins.bool
+    """True if there was a sandbox and it was removed, false if there was none."""
+    def __init__(
+        self,
+        *,
+        removed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["removed", b"removed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveSandboxResponse: _TypeAlias = RemoveSandboxResponse  # noqa: Y015
+
+@_typing.final
+class GetSandboxRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """The container whose sandbox is asked for."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSandboxRequest: _TypeAlias = GetSandboxRequest  # noqa: Y015
+
+@_typing.final
+class GetSandboxResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """The sandbox."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSandboxResponse: _TypeAlias = GetSandboxResponse  # noqa: Y015
+
+@_typing.final
+class ListSandboxesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSandboxesRequest: _TypeAlias = ListSandboxesRequest  # noqa: Y015
+
+@_typing.final
+class ListSandboxesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOXES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandboxes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Sandbox]:
+        """Every sandbox, oldest first (those still being made are left out)."""
+
+    def __init__(
+        self,
+        *,
+        sandboxes: _abc.Iterable[Global___Sandbox] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandboxes", b"sandboxes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSandboxesResponse: _TypeAlias = ListSandboxesResponse  # noqa: Y015

@@ -99,3 +99,349 @@ class System:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class NetworksStub:
+    """The networks of this node. Every node has the default network "bridge", made by netd at its
+    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListNetworks = channel.unary_unary(
+                '/estiba.netd.v1.Networks/ListNetworks',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListNetworksRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListNetworksResponse.FromString,
+                _registered_method=True)
+        self.GetNetwork = channel.unary_unary(
+                '/estiba.netd.v1.Networks/GetNetwork',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkResponse.FromString,
+                _registered_method=True)
+
+
+class NetworksServicer:
+    """The networks of this node. Every node has the default network "bridge", made by netd at its
+    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    """
+
+    def ListNetworks(self, request, context):
+        """Every network, without their endpoints.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetwork(self, request, context):
+        """One network with its endpoints. NOT_FOUND (reason NETWORK_UNKNOWN) if there is none;
+        INVALID_ARGUMENT (NETWORK_AMBIGUOUS) if an id prefix matches several.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_NetworksServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworks,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListNetworksRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListNetworksResponse.SerializeToString,
+            ),
+            'GetNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetwork,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'estiba.netd.v1.Networks', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('estiba.netd.v1.Networks', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Networks:
+    """The networks of this node. Every node has the default network "bridge", made by netd at its
+    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    """
+
+    @staticmethod
+    def ListNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Networks/ListNetworks',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.ListNetworksRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.ListNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Networks/GetNetwork',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class SandboxesStub:
+    """Each container's network sandbox: its network namespace, interface, address and the files
+    that tell the container its name and its resolvers. The engine creates a sandbox before
+    starting a container and removes it when the container is removed. Sandboxes survive netd
+    restarts; netd reconciles them with the kernel at start.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateSandbox = channel.unary_unary(
+                '/estiba.netd.v1.Sandboxes/CreateSandbox',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxResponse.FromString,
+                _registered_method=True)
+        self.RemoveSandbox = channel.unary_unary(
+                '/estiba.netd.v1.Sandboxes/RemoveSandbox',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxResponse.FromString,
+                _registered_method=True)
+        self.GetSandbox = channel.unary_unary(
+                '/estiba.netd.v1.Sandboxes/GetSandbox',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetSandboxRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetSandboxResponse.FromString,
+                _registered_method=True)
+        self.ListSandboxes = channel.unary_unary(
+                '/estiba.netd.v1.Sandboxes/ListSandboxes',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesResponse.FromString,
+                _registered_method=True)
+
+
+class SandboxesServicer:
+    """Each container's network sandbox: its network namespace, interface, address and the files
+    that tell the container its name and its resolvers. The engine creates a sandbox before
+    starting a container and removes it when the container is removed. Sandboxes survive netd
+    restarts; netd reconciles them with the kernel at start.
+    """
+
+    def CreateSandbox(self, request, context):
+        """Make the container's sandbox. Idempotent: the same request again returns the sandbox made
+        the first time. ALREADY_EXISTS (SANDBOX_EXISTS) if the container has a different sandbox;
+        NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
+        when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSandbox(self, request, context):
+        """Tear the sandbox down (interface, namespace) and release its address. Succeeds also when
+        there is no sandbox (removed says which). The container's processes must have stopped:
+        the namespace is gone only once nothing in it runs any more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSandbox(self, request, context):
+        """One container's sandbox. NOT_FOUND (SANDBOX_UNKNOWN) if it has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSandboxes(self, request, context):
+        """Every sandbox on this node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SandboxesServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSandbox,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxResponse.SerializeToString,
+            ),
+            'RemoveSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSandbox,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxResponse.SerializeToString,
+            ),
+            'GetSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSandbox,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetSandboxRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetSandboxResponse.SerializeToString,
+            ),
+            'ListSandboxes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSandboxes,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'estiba.netd.v1.Sandboxes', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('estiba.netd.v1.Sandboxes', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Sandboxes:
+    """Each container's network sandbox: its network namespace, interface, address and the files
+    that tell the container its name and its resolvers. The engine creates a sandbox before
+    starting a container and removes it when the container is removed. Sandboxes survive netd
+    restarts; netd reconciles them with the kernel at start.
+    """
+
+    @staticmethod
+    def CreateSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Sandboxes/CreateSandbox',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.CreateSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Sandboxes/RemoveSandbox',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.RemoveSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Sandboxes/GetSandbox',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.GetSandboxRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.GetSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSandboxes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Sandboxes/ListSandboxes',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -56,3 +56,158 @@ class SystemServicer(metaclass=_abc_1.ABCMeta):
         """Describe netd and count its networks and endpoints."""
 
 def add_SystemServicer_to_server(servicer: SystemServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class NetworksStub:
+    """The networks of this node. Every node has the default network "bridge", made by netd at its
+    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> NetworksAsyncStub: ...
+    ListNetworks: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ListNetworksRequest, _netd_pb2.ListNetworksResponse]
+    """Every network, without their endpoints."""
+    GetNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.GetNetworkRequest, _netd_pb2.GetNetworkResponse]
+    """One network with its endpoints. NOT_FOUND (reason NETWORK_UNKNOWN) if there is none;
+    INVALID_ARGUMENT (NETWORK_AMBIGUOUS) if an id prefix matches several.
+    """
+
+@_typing.type_check_only
+class NetworksAsyncStub(NetworksStub):
+    """The networks of this node. Every node has the default network "bridge", made by netd at its
+    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ListNetworks: _aio.UnaryUnaryMultiCallable[_netd_pb2.ListNetworksRequest, _netd_pb2.ListNetworksResponse]  # type: ignore[assignment]
+    """Every network, without their endpoints."""
+    GetNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.GetNetworkRequest, _netd_pb2.GetNetworkResponse]  # type: ignore[assignment]
+    """One network with its endpoints. NOT_FOUND (reason NETWORK_UNKNOWN) if there is none;
+    INVALID_ARGUMENT (NETWORK_AMBIGUOUS) if an id prefix matches several.
+    """
+
+class NetworksServicer(metaclass=_abc_1.ABCMeta):
+    """The networks of this node. Every node has the default network "bridge", made by netd at its
+    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    """
+
+    @_abc_1.abstractmethod
+    def ListNetworks(
+        self,
+        request: _netd_pb2.ListNetworksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.ListNetworksResponse, _abc.Awaitable[_netd_pb2.ListNetworksResponse]]:
+        """Every network, without their endpoints."""
+
+    @_abc_1.abstractmethod
+    def GetNetwork(
+        self,
+        request: _netd_pb2.GetNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.GetNetworkResponse, _abc.Awaitable[_netd_pb2.GetNetworkResponse]]:
+        """One network with its endpoints. NOT_FOUND (reason NETWORK_UNKNOWN) if there is none;
+        INVALID_ARGUMENT (NETWORK_AMBIGUOUS) if an id prefix matches several.
+        """
+
+def add_NetworksServicer_to_server(servicer: NetworksServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class SandboxesStub:
+    """Each container's network sandbox: its network namespace, interface, address and the files
+    that tell the container its name and its resolvers. The engine creates a sandbox before
+    starting a container and removes it when the container is removed. Sandboxes survive netd
+    restarts; netd reconciles them with the kernel at start.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> SandboxesAsyncStub: ...
+    CreateSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.CreateSandboxRequest, _netd_pb2.CreateSandboxResponse]
+    """Make the container's sandbox. Idempotent: the same request again returns the sandbox made
+    the first time. ALREADY_EXISTS (SANDBOX_EXISTS) if the container has a different sandbox;
+    NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
+    when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
+    """
+    RemoveSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.RemoveSandboxRequest, _netd_pb2.RemoveSandboxResponse]
+    """Tear the sandbox down (interface, namespace) and release its address. Succeeds also when
+    there is no sandbox (removed says which). The container's processes must have stopped:
+    the namespace is gone only once nothing in it runs any more.
+    """
+    GetSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.GetSandboxRequest, _netd_pb2.GetSandboxResponse]
+    """One container's sandbox. NOT_FOUND (SANDBOX_UNKNOWN) if it has none."""
+    ListSandboxes: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ListSandboxesRequest, _netd_pb2.ListSandboxesResponse]
+    """Every sandbox on this node."""
+
+@_typing.type_check_only
+class SandboxesAsyncStub(SandboxesStub):
+    """Each container's network sandbox: its network namespace, interface, address and the files
+    that tell the container its name and its resolvers. The engine creates a sandbox before
+    starting a container and removes it when the container is removed. Sandboxes survive netd
+    restarts; netd reconciles them with the kernel at start.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.CreateSandboxRequest, _netd_pb2.CreateSandboxResponse]  # type: ignore[assignment]
+    """Make the container's sandbox. Idempotent: the same request again returns the sandbox made
+    the first time. ALREADY_EXISTS (SANDBOX_EXISTS) if the container has a different sandbox;
+    NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
+    when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
+    """
+    RemoveSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.RemoveSandboxRequest, _netd_pb2.RemoveSandboxResponse]  # type: ignore[assignment]
+    """Tear the sandbox down (interface, namespace) and release its address. Succeeds also when
+    there is no sandbox (removed says which). The container's processes must have stopped:
+    the namespace is gone only once nothing in it runs any more.
+    """
+    GetSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.GetSandboxRequest, _netd_pb2.GetSandboxResponse]  # type: ignore[assignment]
+    """One container's sandbox. NOT_FOUND (SANDBOX_UNKNOWN) if it has none."""
+    ListSandboxes: _aio.UnaryUnaryMultiCallable[_netd_pb2.ListSandboxesRequest, _netd_pb2.ListSandboxesResponse]  # type: ignore[assignment]
+    """Every sandbox on this node."""
+
+class SandboxesServicer(metaclass=_abc_1.ABCMeta):
+    """Each container's network sandbox: its network namespace, interface, address and the files
+    that tell the container its name and its resolvers. The engine creates a sandbox before
+    starting a container and removes it when the container is removed. Sandboxes survive netd
+    restarts; netd reconciles them with the kernel at start.
+    """
+
+    @_abc_1.abstractmethod
+    def CreateSandbox(
+        self,
+        request: _netd_pb2.CreateSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.CreateSandboxResponse, _abc.Awaitable[_netd_pb2.CreateSandboxResponse]]:
+        """Make the container's sandbox. Idempotent: the same request again returns the sandbox made
+        the first time. ALREADY_EXISTS (SANDBOX_EXISTS) if the container has a different sandbox;
+        NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
+        when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveSandbox(
+        self,
+        request: _netd_pb2.RemoveSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.RemoveSandboxResponse, _abc.Awaitable[_netd_pb2.RemoveSandboxResponse]]:
+        """Tear the sandbox down (interface, namespace) and release its address. Succeeds also when
+        there is no sandbox (removed says which). The container's processes must have stopped:
+        the namespace is gone only once nothing in it runs any more.
+        """
+
+    @_abc_1.abstractmethod
+    def GetSandbox(
+        self,
+        request: _netd_pb2.GetSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.GetSandboxResponse, _abc.Awaitable[_netd_pb2.GetSandboxResponse]]:
+        """One container's sandbox. NOT_FOUND (SANDBOX_UNKNOWN) if it has none."""
+
+    @_abc_1.abstractmethod
+    def ListSandboxes(
+        self,
+        request: _netd_pb2.ListSandboxesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.ListSandboxesResponse, _abc.Awaitable[_netd_pb2.ListSandboxesResponse]]:
+        """Every sandbox on this node."""
+
+def add_SandboxesServicer_to_server(servicer: SandboxesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,62 @@
+"""Address management inside one subnet: pure functions, no I/O.
+
+The gateway is the subnet's first address; containers get the others except the network and
+broadcast addresses. Allocation is serial: it continues after the address handed out last and
+wraps around, so an address just released is the last to be reused. A container that comes
+right after another one that went away then does not inherit connections (or ARP and conntrack
+entries) meant for its predecessor, which is why Docker moved to serial allocation too.
+
+The caller runs ``next_address`` inside the database transaction that records the result, so
+the UNIQUE (network, address) constraint and this choice agree even when netd dies mid-way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+from services.kit import errors
+
+
+def gateway_of(subnet: IPv4Network) -> IPv4Address:
+    """The address the network's bridge holds: the first one of the subnet."""
+    if subnet.prefixlen > 30:
+        raise errors.InvalidArgument(
+            f"subnet {subnet} is too small for a gateway and a container", reason="SUBNET_INVALID"
+        )
+    return subnet.network_address + 1
+
+
+def next_address(
+    subnet: IPv4Network,
+    used: Collection[IPv4Address],
+    last: IPv4Address | None,
+) -> IPv4Address:
+    """The next free container address after ``last``, wrapping around once.
+
+    Raises ResourceExhausted (SUBNET_EXHAUSTED) when every address is taken.
+    """
+    first = int(gateway_of(subnet)) + 1
+    end = int(subnet.broadcast_address)  # exclusive: the broadcast address is never handed out
+    taken = {int(a) for a in used}
+    start = int(last) + 1 if last is not None and first <= int(last) < end else first
+    for candidate in (*range(start, end), *range(first, start)):
+        if candidate not in taken:
+            return IPv4Address(candidate)
+    raise errors.ResourceExhausted(
+        f"no free address left in {subnet} ({end - first} in use)", reason="SUBNET_EXHAUSTED"
+    )
+
+
+def mac_for(address: IPv4Address) -> str:
+    """A locally administered MAC derived from the address: 02:42 then the four address bytes.
+
+    Stable for an address, so neighbours' ARP caches stay right when an address is reused, and
+    peers on other hosts can compute it (static FDB entries for overlays).
+    """
+    return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
+
+
+def with_prefix(address: IPv4Address, subnet: IPv4Network) -> IPv4Interface:
+    """``address`` with the subnet's prefix length, as an interface holds it."""
+    return IPv4Interface((address, subnet.prefixlen))

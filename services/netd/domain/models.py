@@ -1,0 +1,136 @@
+"""netd's values: what the managers hand to the gRPC layer and take from stores and the kernel.
+
+Times are RFC 3339 strings in UTC, as netd.db keeps them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+
+DEFAULT_NETWORK = "bridge"
+"""The name of the network every node has and containers join unless told otherwise."""
+
+
+class Mode(enum.StrEnum):
+    """How a container is networked."""
+
+    BRIDGE = "bridge"
+    """Its own namespace with one interface on a bridge network."""
+    NONE = "none"
+    """Its own namespace with only loopback."""
+    HOST = "host"
+    """The host's namespace: no isolation, nothing for netd to build."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """A bridge network: a Linux bridge, a subnet, and the gateway address the bridge holds."""
+
+    id: str
+    name: str
+    driver: str
+    subnet: IPv4Network
+    gateway: IPv4Address
+    bridge: str
+    created_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A container's interface on a network and the address allocated to it."""
+
+    id: str
+    container_id: str
+    network_id: str
+    network_name: str
+    address: IPv4Interface
+    """The container's address with the subnet's prefix length."""
+    gateway: IPv4Address
+    mac: str
+    host_ifname: str
+    """The host end of the veth pair, attached to the network's bridge."""
+    aliases: tuple[str, ...]
+    created_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Sandbox:
+    """A container's network namespace and its endpoints."""
+
+    container_id: str
+    mode: Mode
+    netns_path: str
+    """The file the namespace is bound to; "" in host mode."""
+    hostname: str
+    endpoints: tuple[Endpoint, ...]
+    created_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxFiles:
+    """What the engine writes into the container as /etc/hosts and /etc/resolv.conf."""
+
+    hosts: str
+    resolv_conf: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxRequest:
+    """What a caller asks for: a container's sandbox on a network (or in none/host mode)."""
+
+    container_id: str
+    network: str
+    hostname: str
+    aliases: tuple[str, ...] = ()
+
+
+# What the rules ask of the kernel, and what they learn from it.
+
+
+@dataclasses.dataclass(frozen=True)
+class BridgePlan:
+    """A network's bridge as it must be: name, gateway address with prefix, fixed MAC."""
+
+    name: str
+    gateway: IPv4Interface
+    mac: str
+
+
+@dataclasses.dataclass(frozen=True)
+class EndpointPlan:
+    """A veth pair: host end on ``bridge``, peer ``eth0`` inside the namespace, configured."""
+
+    host_ifname: str
+    bridge: str
+    address: IPv4Interface
+    gateway: IPv4Address
+    mac: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkState:
+    """One of netd's own links as the kernel shows it."""
+
+    name: str
+    kind: str
+    """"bridge" or "veth"."""
+    master: str | None
+    """The bridge a port is attached to, if any."""
+    up: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class NetnsFile:
+    """A file in netd's namespace directory; ``mounted`` once a namespace is bound to it."""
+
+    path: Path
+    mounted: bool
+
+
+def now() -> str:
+    """The current time, RFC 3339 in UTC with microseconds."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

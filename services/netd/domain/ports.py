@@ -1,0 +1,130 @@
+"""What netd's rules need from storage, the kernel, the firewall and the host's files.
+
+Declared here, implemented in ``store/`` (netd.db), ``netlink/`` (namespaces, links, sysctls),
+``firewall/`` (nftables) and ``hostfiles`` (resolv.conf, hosts). ``State.write()`` yields one
+transaction that commits when the block ends and rolls back if it raises; writes are
+serialized, so what a write transaction reads still holds when it commits (IPAM relies on it).
+Kernel methods raise ``services.kit.errors`` classes; "already gone" is never an error for the
+methods that delete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Protocol
+
+from services.netd.domain.models import (
+    BridgePlan,
+    Endpoint,
+    EndpointPlan,
+    LinkState,
+    NetnsFile,
+    Network,
+    Sandbox,
+)
+
+
+class NetworkRows(Protocol):
+    async def networks(self) -> list[Network]: ...
+    async def add_network(self, network: Network) -> None: ...
+    async def ipam_state(self, network_id: str) -> tuple[set[IPv4Address], IPv4Address | None]:
+        """The addresses in use on the network, and the one handed out last."""
+        ...
+
+    async def free_ifname(self, candidates: Sequence[str]) -> str | None:
+        """The first of ``candidates`` no endpoint uses as its host-side veth name."""
+        ...
+
+    async def set_ipam_last(self, network_id: str, address: IPv4Address) -> None: ...
+    async def endpoints_of(self, network_id: str) -> list[Endpoint]: ...
+
+
+class SandboxRows(Protocol):
+    async def sandbox(self, container_id: str) -> Sandbox | None: ...
+    async def sandboxes(self) -> list[Sandbox]: ...
+    async def add_sandbox(self, sandbox: Sandbox) -> None:
+        """Record the sandbox and its endpoints; a taken address raises AlreadyExists."""
+        ...
+
+    async def delete_sandbox(self, container_id: str) -> bool:
+        """Forget the sandbox and its endpoints, which releases their addresses."""
+        ...
+
+
+class SettingRows(Protocol):
+    async def setting(self, name: str) -> str | None: ...
+    async def set_setting(self, name: str, value: str, *, replace: bool = True) -> None:
+        """Store ``value``; with ``replace=False`` a value already stored is kept."""
+        ...
+
+
+class StateTx(NetworkRows, SandboxRows, SettingRows, Protocol):
+    """Every statement the rules may run, bound to one transaction."""
+
+
+class State(Protocol):
+    def read(self) -> contextlib.AbstractAsyncContextManager[StateTx]: ...
+    def write(self) -> contextlib.AbstractAsyncContextManager[StateTx]: ...
+
+
+class Kernel(Protocol):
+    """Links, namespaces and sysctls of this host, restricted to netd's own objects."""
+
+    async def host_networks(self) -> list[IPv4Network]:
+        """Networks the host reaches directly: its interfaces' subnets and its routes."""
+        ...
+
+    async def ensure_bridge(self, plan: BridgePlan) -> None:
+        """Create the bridge if missing; give it its address and MAC; up; forwarding on."""
+        ...
+
+    async def links(self) -> list[LinkState]:
+        """netd's own bridges and veths (its prefix and its link group)."""
+        ...
+
+    async def delete_link(self, name: str) -> None: ...
+    async def create_sandbox(self, path: Path, endpoint: EndpointPlan | None) -> None:
+        """A new namespace bound to ``path``, loopback up, and the endpoint if one is given.
+
+        On failure nothing of it is left behind.
+        """
+        ...
+
+    async def repair_sandbox(self, path: Path, endpoint: EndpointPlan | None) -> bool:
+        """Bring an existing namespace (and its endpoint) to the planned state, idempotently.
+
+        Returns whether anything was missing.
+        """
+        ...
+
+    async def remove_sandbox(self, path: Path, host_ifnames: Sequence[str]) -> None:
+        """Delete the veths, then unmount and remove the namespace file."""
+        ...
+
+    async def netns_files(self, directory: Path) -> list[NetnsFile]: ...
+    async def enable_ip_forward(self) -> str:
+        """Turn on net.ipv4.ip_forward; returns the value it had before."""
+        ...
+
+
+class Firewall(Protocol):
+    async def apply(self, networks: Sequence[Network]) -> None:
+        """Replace netd's whole nftables table with the rules for ``networks``, atomically."""
+        ...
+
+
+class HostFiles(Protocol):
+    async def resolv_conf(self) -> str:
+        """The resolver configuration containers start from (see ``dnsfiles``)."""
+        ...
+
+    async def etc_resolv_conf(self) -> str:
+        """The host's /etc/resolv.conf as it is, for host-mode containers."""
+        ...
+
+    async def etc_hosts(self) -> str:
+        """The host's /etc/hosts as it is, for host-mode containers."""
+        ...

@@ -1,0 +1,1 @@
+"""netd's nftables table: outbound NAT and forwarding rules for its bridges."""

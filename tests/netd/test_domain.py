@@ -1,0 +1,291 @@
+"""netd's rules with a real netd.db and a fake kernel (the only fake: the kernel boundary)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from services.kit import errors
+from services.kit.db import Database
+from services.netd.domain import names
+from services.netd.domain.models import (
+    BridgePlan,
+    EndpointPlan,
+    LinkState,
+    Mode,
+    NetnsFile,
+    Network,
+    SandboxRequest,
+)
+from services.netd.domain.networks import IP_FORWARD_SETTING, NetworkManager
+from services.netd.domain.reconcile import reconcile
+from services.netd.domain.sandboxes import SandboxManager
+from services.netd.store.migrations import MIGRATIONS
+from services.netd.store.sqlite import NetdStore
+
+NETNS = Path("/fake/netns")
+
+
+class FakeKernel:
+    """Links and namespace files in memory; records what it was asked to do."""
+
+    def __init__(self) -> None:
+        self.host = [IPv4Network("10.0.0.0/24"), IPv4Network("10.0.1.0/24")]
+        self.table: dict[str, LinkState] = {}
+        self.files: dict[Path, bool] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.fail_create: errors.EstibaError | None = None
+        self.ip_forward = "0"
+        self.delay = 0.0
+
+    async def host_networks(self) -> list[IPv4Network]:
+        return list(self.host)
+
+    async def ensure_bridge(self, plan: BridgePlan) -> None:
+        self.calls.append(("bridge", plan.name))
+        self.table[plan.name] = LinkState(plan.name, "bridge", None, True)
+
+    async def links(self) -> list[LinkState]:
+        return list(self.table.values())
+
+    async def delete_link(self, name: str) -> None:
+        self.calls.append(("delete", name))
+        self.table.pop(name, None)
+
+    async def create_sandbox(self, path: Path, endpoint: EndpointPlan | None) -> None:
+        self.calls.append(("create", path.name))
+        await asyncio.sleep(self.delay)
+        if self.fail_create is not None:
+            raise self.fail_create
+        self.files[path] = True
+        if endpoint is not None:
+            self.table[endpoint.host_ifname] = LinkState(
+                endpoint.host_ifname, "veth", endpoint.bridge, True
+            )
+
+    async def repair_sandbox(self, path: Path, endpoint: EndpointPlan | None) -> bool:
+        self.calls.append(("repair", path.name))
+        return False
+
+    async def remove_sandbox(self, path: Path, host_ifnames: Sequence[str]) -> None:
+        self.calls.append(("remove", path.name))
+        for name in host_ifnames:
+            self.table.pop(name, None)
+        self.files.pop(path, None)
+
+    async def netns_files(self, directory: Path) -> list[NetnsFile]:
+        return [NetnsFile(p, m) for p, m in sorted(self.files.items()) if p.parent == directory]
+
+    async def enable_ip_forward(self) -> str:
+        before, self.ip_forward = self.ip_forward, "1"
+        return before
+
+
+class FakeFirewall:
+    def __init__(self) -> None:
+        self.applied: list[list[str]] = []
+
+    async def apply(self, networks: Sequence[Network]) -> None:
+        self.applied.append([n.bridge for n in networks])
+
+
+class FakeHostFiles:
+    resolv = "nameserver 10.0.2.53\nnameserver 127.0.0.53\n"
+
+    async def resolv_conf(self) -> str:
+        return self.resolv
+
+    async def etc_resolv_conf(self) -> str:
+        return "nameserver 127.0.0.53\n"
+
+    async def etc_hosts(self) -> str:
+        return "127.0.0.1 localhost myhost\n"
+
+
+@dataclasses.dataclass
+class World:
+    store: NetdStore
+    kernel: FakeKernel
+    firewall: FakeFirewall
+    networks: NetworkManager
+    sandboxes: SandboxManager
+
+
+def make_world(
+    db: Database,
+    kernel: FakeKernel,
+    *,
+    pool: str = "10.0.0.0/16",
+    prefixlen: int = 24,
+    prefix: str = "est",
+    ip_forward: bool = True,
+) -> World:
+    store, firewall, host = NetdStore(db), FakeFirewall(), FakeHostFiles()
+    networks = NetworkManager(
+        store,
+        kernel,
+        firewall,
+        host,
+        prefix=prefix,
+        pool=IPv4Network(pool),
+        subnet_prefixlen=prefixlen,
+        ip_forward=ip_forward,
+    )
+    sandboxes = SandboxManager(
+        store, kernel, host, networks, prefix=prefix, netns_dir=NETNS, dns_fallback=("9.9.9.9",)
+    )
+    return World(store, kernel, firewall, networks, sandboxes)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "netd.db", MIGRATIONS)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def world(db: Database) -> World:
+    w = make_world(db, FakeKernel())
+    await w.networks.ensure()
+    return w
+
+
+def req(
+    cid: str, network: str = "bridge", hostname: str = "", aliases: tuple[str, ...] = ()
+) -> SandboxRequest:
+    return SandboxRequest(cid, network, hostname, aliases)
+
+
+async def test_default_network_avoids_the_host_and_stays_put(db: Database) -> None:
+    kernel = FakeKernel()
+    w = make_world(db, kernel)
+    [net] = await w.networks.ensure()
+    # 10.0.0/24 and 10.0.1/24 are on the host; the resolver 10.0.2.53 rules out 10.0.2/24.
+    assert (net.name, str(net.subnet), str(net.gateway), net.bridge) == (
+        "bridge", "10.0.3.0/24", "10.0.3.1", "est0")  # fmt: skip
+    assert ("bridge", "est0") in kernel.calls
+    assert w.firewall.applied == [["est0"]]
+    kernel.host.append(IPv4Network("10.0.3.0/24"))  # the host changes later...
+    again = make_world(db, kernel)
+    assert await again.networks.ensure() == [net]  # ...the recorded subnet is kept
+    assert await again.networks.find(net.id[:5]) == net
+
+
+async def test_ip_forward_before_value_is_recorded_once(db: Database) -> None:
+    kernel = FakeKernel()
+    w = make_world(db, kernel)
+    await w.networks.ensure()
+    await make_world(db, kernel).networks.ensure()  # now "1" before: the first value stays
+    async with w.store.read() as tx:
+        assert await tx.setting(IP_FORWARD_SETTING) == "0"
+    kernel.ip_forward = "0"
+    await make_world(db, kernel, ip_forward=False).networks.ensure()
+    assert kernel.ip_forward == "0"  # not touched when turned off
+
+
+async def test_a_database_keeps_its_prefix(db: Database, world: World) -> None:
+    with pytest.raises(errors.FailedPrecondition) as caught:
+        await make_world(db, world.kernel, prefix="xyz").networks.ensure()
+    assert caught.value.reason == "KERNEL_PREFIX_CHANGED"
+
+
+async def test_create_allocates_serially_and_renders_files(world: World) -> None:
+    a, files = await world.sandboxes.create(req("a1", hostname="alpha", aliases=("db",)))
+    b, _ = await world.sandboxes.create(req("b2"))
+    assert [str(s.endpoints[0].address) for s in (a, b)] == ["10.0.3.2/24", "10.0.3.3/24"]
+    assert a.netns_path == str(NETNS / "a1")
+    assert a.endpoints[0].host_ifname == names.veth_names("est", "a1", a.endpoints[0].network_id)[0]
+    assert files.hosts.endswith("10.0.3.2\talpha\n")
+    assert files.resolv_conf == "nameserver 10.0.2.53\n"
+    assert [s.container_id for s, _ in await world.sandboxes.list_all()] == ["a1", "b2"]
+
+
+async def test_a_kernel_failure_leaves_no_record_and_no_address(world: World) -> None:
+    world.kernel.fail_create = errors.Internal("boom", reason="KERNEL_ERROR")
+    with pytest.raises(errors.Internal):
+        await world.sandboxes.create(req("a1"))
+    assert ("remove", "a1") in world.kernel.calls
+    assert await world.sandboxes.list_all() == []
+    assert await world.store.counts() == (1, 0)
+    world.kernel.fail_create = None
+    sandbox, _ = await world.sandboxes.create(req("a1"))
+    assert str(sandbox.endpoints[0].address.ip) == "10.0.3.3"  # serial: .2 is not reused at once
+
+
+async def test_concurrent_creates_of_one_container_make_one_sandbox(world: World) -> None:
+    world.kernel.delay = 0.01
+    results = await asyncio.gather(*(world.sandboxes.create(req("a1")) for _ in range(5)))
+    assert len({r[0] for r in results}) == 1
+    assert [c for c in world.kernel.calls if c[0] == "create"] == [("create", "a1")]
+
+
+async def test_concurrent_creates_get_distinct_addresses(world: World) -> None:
+    world.kernel.delay = 0.005
+    results = await asyncio.gather(*(world.sandboxes.create(req(f"c{i}")) for i in range(20)))
+    addresses = {r[0].endpoints[0].address for r in results}
+    assert len(addresses) == 20
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_create(world: World) -> None:
+    world.kernel.delay = 0.05
+    call = asyncio.ensure_future(world.sandboxes.create(req("a1")))
+    await asyncio.sleep(0.01)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    sandbox, _ = await world.sandboxes.get("a1")  # waits for the create to finish
+    assert sandbox.endpoints[0].host_ifname in world.kernel.table
+
+
+async def test_a_full_subnet_refuses_and_keeps_nothing(db: Database) -> None:
+    w = make_world(db, FakeKernel(), pool="10.7.0.0/30", prefixlen=30)
+    await w.networks.ensure()
+    await w.sandboxes.create(req("a1"))  # a /30 has room for the gateway and one container
+    with pytest.raises(errors.ResourceExhausted) as caught:
+        await w.sandboxes.create(req("b2"))
+    assert caught.value.reason == "SUBNET_EXHAUSTED"
+    assert [s.container_id for s, _ in await w.sandboxes.list_all()] == ["a1"]
+
+
+async def test_modes_and_conflicts(world: World) -> None:
+    none, _ = await world.sandboxes.create(req("n1", "none"))
+    host, files = await world.sandboxes.create(req("h1", "host"))
+    assert (none.mode, none.endpoints, host.mode, host.netns_path) == (Mode.NONE, (), Mode.HOST, "")
+    assert files.hosts == "127.0.0.1 localhost myhost\n"
+    assert [c for c in world.kernel.calls if c[0] == "create"] == [("create", "n1")]
+    with pytest.raises(errors.AlreadyExists):
+        await world.sandboxes.create(req("n1", "bridge"))
+    with pytest.raises(errors.NotFound):
+        await world.sandboxes.get("zz")
+    assert await world.sandboxes.remove("h1")
+    assert not await world.sandboxes.remove("h1")
+
+
+async def test_reconcile_releases_repairs_and_sweeps(db: Database, world: World) -> None:
+    gone, _ = await world.sandboxes.create(req("gone"))
+    kept, _ = await world.sandboxes.create(req("kept"))
+    await world.sandboxes.create(req("none", "none"))
+    kernel = world.kernel
+    kernel.files[NETNS / "gone"] = False  # the file is there, no namespace is bound to it
+    kernel.files[NETNS / "stray"] = True
+    kernel.table["eststray"] = LinkState("eststray", "veth", "est0", True)
+    kernel.table["est9"] = LinkState("est9", "bridge", None, True)
+    kernel.calls.clear()
+    report = await reconcile(world.store, kernel, make_world(db, kernel).networks, NETNS)
+    assert (report.released, report.kept, report.stray_netns, report.stray_links) == (1, 2, 1, 2)
+    assert ("remove", "gone") in kernel.calls
+    assert ("repair", "kept") in kernel.calls
+    assert ("repair", "none") in kernel.calls
+    deletes = [name for verb, name in kernel.calls if verb == "delete"]
+    assert deletes == ["eststray", "est9"]  # ports before bridges
+    assert kept.endpoints[0].host_ifname in kernel.table
+    assert gone.endpoints[0].host_ifname not in kernel.table
+    assert [s.container_id for s, _ in await world.sandboxes.list_all()] == ["kept", "none"]
