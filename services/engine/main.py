@@ -3,25 +3,113 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import grpc
+
+from services.engine.api.containers import ContainersServicer
+from services.engine.api.images import ImagesServicer
 from services.engine.api.system import SystemServicer
 from services.engine.config import EngineConfig
+from services.engine.containers.execs import ExecManager
+from services.engine.containers.manager import ContainerManager
+from services.engine.content.store import ContentStore
+from services.engine.distribution.client import Registries
 from services.engine.domain.host import read_host, runtime_version
+from services.engine.images.context import ImageContext
+from services.engine.images.platform import host_platform
+from services.engine.images.service import ImageService
+from services.engine.peers.images import LocalImages
+from services.engine.peers.netd import NetdSandboxes
+from services.engine.runtime.runner import ContainerRunner
+from services.engine.store.containers import ContainerStore
+from services.engine.store.images import ContainersTable, ImageStore
 from services.engine.store.migrations import MIGRATIONS
 from services.engine.store.sqlite import EngineStore
-from services.kit import grpcserver
+from services.engine.unpack.layers import LayerStore
+from services.kit import errors, grpcserver
 from services.kit.db import Database
+from services.kit.grpcclient import open_channel
+from services.kit.log import get_logger
+from services.kit.version import VERSION
+
+log = get_logger()
+
+
+def image_service(config: EngineConfig, db: Database, registries: Registries) -> ImageService:
+    ctx = ImageContext(
+        records=ImageStore(db),
+        users=ContainersTable(db),
+        content=ContentStore(config.content_dir),
+        layers=LayerStore(config.layers_dir),
+        registries=registries,
+        tmp=config.tmp_dir,
+        platform=host_platform(),
+        debian_mirror=config.debian_mirror,
+    )
+    return ImageService(ctx)
+
+
+async def prepare_images(config: EngineConfig, images: ImageService) -> None:
+    """Clean up after a crash, then make sure the node has its busybox base image."""
+    await asyncio.to_thread(images.prepare)
+    layers, blobs = await images.collect_garbage()
+    if layers or blobs:
+        log.info("image_garbage_removed", layers=layers, blobs=blobs)
+    if not config.busybox:
+        return
+    try:
+        image_id = await images.ensure_busybox(Path(config.busybox))
+    except errors.EstibaError as exc:
+        log.warning("busybox_image_failed", error=str(exc))
+        return
+    if image_id is None:
+        log.warning("busybox_image_skipped", reason=f"{config.busybox} is missing")
+
+
+def container_manager(
+    config: EngineConfig, db: Database, images: ImageService, netd: grpc.aio.Channel
+) -> ContainerManager:
+    runner = ContainerRunner(
+        config.state_dir, config.engine_run_dir, config.cgroup_parent, config.runtime
+    )
+    return ContainerManager(
+        ContainerStore(db),
+        LocalImages(images, config.state_dir / "empty-layer"),
+        NetdSandboxes(netd),
+        runner,
+    )
 
 
 async def main(config: EngineConfig, stop: asyncio.Event) -> None:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     db = await Database.open(config.state_dir / "engine.db", MIGRATIONS)
+    registries = Registries(config.insecure_registries, user_agent=f"estiba-engine/{VERSION}")
+    netd = open_channel(config.netd_target)
     try:
         store = EngineStore(db)
+        images = image_service(config, db, registries)
+        await prepare_images(config, images)
+        containers = container_manager(config, db, images, netd)
+        await containers.recover()
         system = SystemServicer(config, store, read_host(), await runtime_version(config.runtime))
+        images_api = ImagesServicer(images)
+        host = read_host()
+        execs = ExecManager(containers)
+        containers_api = ContainersServicer(containers, execs, host.mem_total)
         async with grpcserver.serving(
-            config.grpc_target, [system.register], services=["estiba.engine.v1.System"]
+            config.grpc_target,
+            [system.register, images_api.register, containers_api.register],
+            services=[
+                "estiba.engine.v1.System",
+                "estiba.engine.v1.Images",
+                "estiba.engine.v1.Containers",
+            ],
         ):
             await stop.wait()
+        # Containers keep running: their conmon monitors are not our children. The next
+        # engine adopts them (ContainerManager.recover).
     finally:
+        await netd.close()
+        await registries.close()
         await db.close()

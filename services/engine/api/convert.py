@@ -1,0 +1,116 @@
+"""Containers: proto messages ↔ domain objects. Pure functions, field by field."""
+
+from __future__ import annotations
+
+from estiba.engine.v1 import containers_pb2 as pb
+from services.engine.containers.models import (
+    Container,
+    ContainerSpec,
+    Mount,
+    Resources,
+    RestartPolicy,
+)
+
+_SCALARS = (
+    "image",
+    "has_entrypoint",
+    "working_dir",
+    "user",
+    "hostname",
+    "domainname",
+    "tty",
+    "open_stdin",
+    "stdin_once",
+    "stop_signal",
+    "stop_timeout",
+    "network_mode",
+    "auto_remove",
+    "read_only",
+    "init",
+    "no_new_privileges",
+    "attach_stdin",
+    "attach_stdout",
+    "attach_stderr",
+    "docker_config_json",
+)
+_LISTS = ("cmd", "entrypoint", "env", "exposed_ports")
+
+
+def spec_from_proto(msg: pb.ContainerSpec) -> ContainerSpec:
+    values: dict[str, object] = {name: getattr(msg, name) for name in _SCALARS}
+    values.update({name: tuple(getattr(msg, name)) for name in _LISTS})
+    policy = msg.restart_policy
+    res = msg.resources
+    return ContainerSpec(
+        **values,  # type: ignore[arg-type]
+        labels=dict(msg.labels),
+        restart_policy=RestartPolicy(policy.name or "no", policy.maximum_retry_count),
+        mounts=tuple(
+            Mount(m.type, m.source, m.target, m.read_only, tuple(m.options)) for m in msg.mounts
+        ),
+        resources=Resources(res.memory, res.nano_cpus, res.pids_limit, res.cpu_shares),
+    )
+
+
+def spec_to_proto(spec: ContainerSpec) -> pb.ContainerSpec:
+    msg = pb.ContainerSpec(**{name: getattr(spec, name) for name in (*_SCALARS, *_LISTS)})
+    msg.labels.update(spec.labels)
+    msg.restart_policy.name = spec.restart_policy.name
+    msg.restart_policy.maximum_retry_count = spec.restart_policy.maximum_retry_count
+    for m in spec.mounts:
+        msg.mounts.add(
+            type=m.type,
+            source=m.source,
+            target=m.target,
+            read_only=m.read_only,
+            options=list(m.options),
+        )
+    r = spec.resources
+    msg.resources.CopyFrom(
+        pb.Resources(
+            memory=r.memory, nano_cpus=r.nano_cpus, pids_limit=r.pids_limit, cpu_shares=r.cpu_shares
+        )
+    )
+    return msg
+
+
+def container_to_proto(c: Container, state_dir: str) -> pb.Container:
+    msg = pb.Container(
+        id=c.id,
+        name=c.name,
+        image_id=c.image_id,
+        spec=spec_to_proto(c.spec),
+        state=pb.ContainerState(
+            status=c.state,
+            pid=c.pid,
+            exit_code=c.exit_code,
+            error=c.error,
+            started_at=c.started_at,
+            finished_at=c.finished_at,
+            oom_killed=c.oom_killed,
+            restart_count=c.restart_count,
+        ),
+        created=c.created,
+        path_and_args=list(c.resolved.args),
+        effective_env=list(c.resolved.env),
+        effective_working_dir=c.resolved.working_dir,
+        effective_user=c.resolved.user,
+        state_dir=state_dir,
+        netns_path=c.sandbox.netns if c.sandbox else "",
+        effective_hostname=c.resolved.hostname,
+    )
+    msg.effective_labels.update(c.resolved.labels)
+    s = c.sandbox
+    if s is not None and s.mode not in ("none", "host"):
+        msg.networks.add(
+            name=s.network or s.mode,
+            network_id=s.network_id,
+            ip_address=s.ip_address,
+            prefix_length=s.prefix_length,
+            gateway=s.gateway,
+            mac_address=s.mac_address,
+            endpoint_id=s.endpoint_id,
+        )
+    elif s is not None:
+        msg.networks.add(name=s.mode)
+    return msg

@@ -1,0 +1,1 @@
+"""Containers: their records, rules and lifecycle. No gRPC, no SQL, no runc in here."""

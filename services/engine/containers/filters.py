@@ -1,0 +1,61 @@
+"""Docker's container list filters: label, name, id, status, ancestor, exited, before/since."""
+
+from __future__ import annotations
+
+import re
+
+from services.engine.containers.models import Container
+from services.kit import errors
+
+KNOWN = {
+    "label",
+    "name",
+    "id",
+    "status",
+    "ancestor",
+    "exited",
+    "before",
+    "since",
+    "network",
+    "health",
+    "volume",
+    "publish",
+    "expose",
+    "is-task",
+}
+STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+
+
+def matches(c: Container, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if key not in KNOWN:
+            raise errors.InvalidArgument(f"invalid filter '{key}'")
+        if values and not any(_one(c, key, value) for value in values):
+            return False
+    return True
+
+
+def _one(c: Container, key: str, value: str) -> bool:
+    if key == "label":
+        name, sep, want = value.partition("=")
+        labels = c.resolved.labels
+        return name in labels and (not sep or labels[name] == want)
+    if key == "name":
+        return re.search(value.lstrip("/"), c.name) is not None
+    if key == "id":
+        return c.id.startswith(value)
+    if key == "status":
+        if value not in STATUSES:
+            raise errors.InvalidArgument(f"invalid filter 'status={value}'")
+        return c.state == value
+    if key == "ancestor":
+        return (
+            value in (c.spec.image, c.image_id)
+            or c.image_id.startswith(value)
+            or (c.image_id.removeprefix("sha256:").startswith(value))
+        )
+    if key == "exited":
+        return c.state == "exited" and str(c.exit_code) == value
+    if key == "network":
+        return c.sandbox is not None and value in (c.sandbox.mode, c.sandbox.network_id)
+    return True

@@ -1,0 +1,341 @@
+"""ContainerManager: the lifecycle of containers, from create to rm.
+
+Every change of a container goes through here, serialized per container by a lock. A running
+container has a monitor task that waits for its process to end, records the exit, cleans up,
+and then applies ``--rm`` or the restart policy. The records are written before anything is
+announced, so a crash leaves the database describing what really exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from services.engine.containers import attach, resolve, signals
+from services.engine.containers.filters import matches
+from services.engine.containers.models import (
+    CREATED,
+    EXITED,
+    PAUSED,
+    RESTARTING,
+    RUNNING,
+    Container,
+    ContainerSpec,
+    Usage,
+)
+from services.engine.containers.ports import Images, Records, Runtime, Sandboxes
+from services.kit import errors
+from services.kit.log import get_logger
+from services.kit.tasks import spawn
+
+log = get_logger()
+BUILTIN_NETWORKS = ("bridge", "none", "host")
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ContainerManager:
+    def __init__(
+        self, records: Records, images: Images, sandboxes: Sandboxes, runtime: Runtime
+    ) -> None:
+        self.records = records
+        self.images = images
+        self.sandboxes = sandboxes
+        self.runtime = runtime
+        self.attach = attach.AttachHub()
+        self._locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(
+            asyncio.Lock
+        )
+        self._exited: dict[str, asyncio.Event] = {}
+        self._next_exit: dict[str, list[asyncio.Future[int]]] = {}
+        self._removed: dict[str, list[asyncio.Future[int]]] = {}
+        self._monitors: dict[str, asyncio.Task[None]] = {}
+
+    # -- create and inspect -------------------------------------------------------------
+
+    async def create(self, name: str, spec: ContainerSpec) -> Container:
+        name = resolve.check_name(name) if name else resolve.random_name()
+        mode = spec.network_mode or "bridge"
+        if mode not in BUILTIN_NETWORKS:
+            raise errors.NotFound(f"network {mode} not found", reason="NETWORK_UNKNOWN")
+        image = await self.images.for_container(spec.image)
+        cid = resolve.new_id()
+        c = Container(
+            id=cid,
+            name=name,
+            image_id=image.id,
+            spec=spec,
+            resolved=resolve.resolve(spec, image.config, cid),
+            created=now(),
+        )
+        self.runtime.prepare(c)
+        try:
+            c.sandbox = await self.sandboxes.create(cid, mode, c.resolved.hostname)
+            self.runtime.write_etc_files(c)
+            await self.records.insert(c)
+        except BaseException:
+            await self._discard(c)
+            raise
+        log.info("container_created", container_id=cid, name=name, image=spec.image)
+        return c
+
+    async def _discard(self, c: Container) -> None:
+        with contextlib.suppress(errors.EstibaError):
+            await self.sandboxes.remove(c.id)
+        await self.runtime.remove(c)
+
+    async def get(self, ref: str) -> Container:
+        return await self.records.find(ref)
+
+    async def list_containers(self, *, all: bool, filters: dict[str, list[str]]) -> list[Container]:
+        containers = await self.records.all()
+        if not all:
+            containers = [c for c in containers if c.state in (RUNNING, PAUSED, RESTARTING)]
+        return [c for c in containers if matches(c, filters)]
+
+    # -- run ------------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> Container:
+        c = await self.records.find(ref)
+        async with self._locks[c.id]:
+            c = await self.records.find(c.id)
+            if c.state in (RUNNING, PAUSED, RESTARTING):
+                raise errors.FailedPrecondition(
+                    f"container {c.id} is already running", reason="ALREADY_RUNNING"
+                )
+            await self._start(c)
+        return c
+
+    async def _start(self, c: Container) -> None:
+        image = await self.images.for_container(c.image_id)
+        if c.sandbox is None or (c.sandbox.netns and not _exists(c.sandbox.netns)):
+            c.sandbox = await self.sandboxes.create(
+                c.id, c.spec.network_mode or "bridge", c.resolved.hostname
+            )
+            self.runtime.write_etc_files(c)
+
+        async def connect(paths: object) -> None:
+            await self.attach.connect_pending(c.id, self.runtime.attach_paths(c).attach_socket)
+
+        try:
+            c.pid, c.conmon_pid = await self.runtime.start(c, image, connect)
+        except errors.EstibaError as exc:
+            c.state, c.error, c.exit_code = EXITED if c.started_at else CREATED, exc.message, 128
+            await self.records.update(c)
+            raise
+        c.state, c.started_at, c.finished_at, c.error = RUNNING, now(), "", ""
+        c.exit_code, c.oom_killed, c.manually_stopped = 0, False, False
+        self._exited[c.id] = asyncio.Event()
+        await self.records.update(c)
+        self._monitors[c.id] = spawn(self._monitor(c), name=f"monitor-{c.short_id}")
+        log.info("container_started", container_id=c.id, pid=c.pid)
+
+    def adopt(self, c: Container) -> None:
+        """Watch a container that was already running when the engine started."""
+        self._exited[c.id] = asyncio.Event()
+        self._monitors[c.id] = spawn(self._monitor(c), name=f"monitor-{c.short_id}")
+
+    async def _monitor(self, c: Container) -> None:
+        code, oom = await self.runtime.wait_exit(c)
+        async with self._locks[c.id]:
+            try:
+                c = await self.records.find(c.id)
+            except errors.NotFound:
+                return
+            await self.runtime.cleanup(c)
+            c.state, c.exit_code, c.oom_killed, c.finished_at = EXITED, code, oom, now()
+            c.pid = c.conmon_pid = 0
+            await self.records.update(c)
+            log.info("container_exited", container_id=c.id, exit_code=code, oom_killed=oom)
+            self._exited.pop(c.id, asyncio.Event()).set()
+            for future in self._next_exit.pop(c.id, []):
+                if not future.done():
+                    future.set_result(code)
+            self._monitors.pop(c.id, None)
+            if c.spec.auto_remove:
+                await self._remove_locked(c)
+            elif _should_restart(c):
+                await self._restart_by_policy(c)
+
+    async def _restart_by_policy(self, c: Container) -> None:
+        delay = min(0.1 * 2 ** min(c.restart_count, 10), 10.0)
+        c.restart_count += 1
+        c.state = RESTARTING
+        await self.records.update(c)
+        await asyncio.sleep(delay)
+        try:
+            await self._start(c)
+        except errors.EstibaError as exc:
+            log.warning("container_restart_failed", container_id=c.id, error=exc.message)
+
+    async def stop(self, ref: str, *, timeout: int = -1, signal: str = "") -> Container:
+        c = await self.records.find(ref)
+        if c.state not in (RUNNING, PAUSED, RESTARTING):
+            raise errors.FailedPrecondition(
+                f"container {c.id} is not running", reason="NOT_RUNNING"
+            )
+        await self._stop(c, timeout, signal)
+        return await self.records.find(c.id)
+
+    async def _stop(self, c: Container, timeout: int, signal: str) -> None:
+        c.manually_stopped = True
+        await self.records.update(c)
+        exited = self._exited.get(c.id)
+        if c.state == PAUSED:
+            await self.runtime.resume(c)
+        wait = c.resolved.stop_timeout if timeout < 0 else timeout
+        with contextlib.suppress(errors.FailedPrecondition):
+            await self.runtime.kill(c, signals.normalize(signal or c.resolved.stop_signal))
+        if exited is None:
+            return
+        try:
+            await asyncio.wait_for(exited.wait(), wait)
+        except TimeoutError:
+            with contextlib.suppress(errors.FailedPrecondition):
+                await self.runtime.kill(c, "SIGKILL")
+            await exited.wait()
+
+    async def restart(self, ref: str, *, timeout: int = -1, signal: str = "") -> Container:
+        c = await self.records.find(ref)
+        if c.state in (RUNNING, PAUSED, RESTARTING):
+            await self._stop(c, timeout, signal)
+        return await self.start(c.id)
+
+    async def kill(self, ref: str, signal: str) -> None:
+        c = await self.records.find(ref)
+        name = signals.normalize(signal)
+        if c.state not in (RUNNING, PAUSED):
+            raise errors.FailedPrecondition(
+                f"Container {c.id} is not running", reason="NOT_RUNNING"
+            )
+        if name in ("SIGKILL", "SIGTERM", "SIGINT"):
+            c.manually_stopped = True
+            await self.records.update(c)
+        await self.runtime.kill(c, name)
+
+    async def pause(self, ref: str) -> None:
+        c = await self.records.find(ref)
+        async with self._locks[c.id]:
+            if c.state != RUNNING:
+                raise errors.FailedPrecondition(
+                    f"Container {c.id} is not running", reason="NOT_RUNNING"
+                )
+            await self.runtime.pause(c)
+            c.state = PAUSED
+            await self.records.update(c)
+
+    async def unpause(self, ref: str) -> None:
+        c = await self.records.find(ref)
+        async with self._locks[c.id]:
+            if c.state != PAUSED:
+                raise errors.FailedPrecondition(
+                    f"Container {c.id} is not paused", reason="NOT_PAUSED"
+                )
+            await self.runtime.resume(c)
+            c.state = RUNNING
+            await self.records.update(c)
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        c = await self.records.find(ref)
+        c.name = resolve.check_name(new_name)
+        await self.records.update(c)
+
+    async def running(self, ref: str) -> Container:
+        """The container, which must be running (Docker's 409 otherwise)."""
+        c = await self.records.find(ref)
+        if c.state not in (RUNNING, PAUSED):
+            raise errors.FailedPrecondition(
+                f"Container {c.id} is not running", reason="NOT_RUNNING"
+            )
+        return c
+
+    async def top(self, ref: str) -> list[list[str]]:
+        return await self.runtime.top(await self.running(ref))
+
+    async def usage(self, ref: str, host_memory: int) -> Usage:
+        return self.runtime.usage(await self.running(ref), host_memory)
+
+    def resize(self, c: Container, height: int, width: int) -> None:
+        if c.state in (RUNNING, PAUSED) and height > 0 and width > 0:
+            self.runtime.resize(c, height, width)
+
+    # -- remove and wait ---------------------------------------------------------------
+
+    async def remove(self, ref: str, *, force: bool) -> None:
+        c = await self.records.find(ref)
+        if c.state in (RUNNING, PAUSED, RESTARTING):
+            if not force:
+                raise errors.FailedPrecondition(
+                    f"cannot remove container {c.name}: container is running: stop the "
+                    "container before removing or force remove",
+                    reason="CONTAINER_RUNNING",
+                )
+            await self._stop(c, 0, "SIGKILL")
+        async with self._locks[c.id]:
+            with contextlib.suppress(errors.NotFound):
+                c = await self.records.find(c.id)
+                await self._remove_locked(c)
+
+    async def _remove_locked(self, c: Container) -> None:
+        self.attach.drop(c.id)
+        await self.runtime.remove(c)
+        with contextlib.suppress(errors.EstibaError):
+            await self.sandboxes.remove(c.id)
+        await self.records.delete(c.id)
+        self._locks.pop(c.id, None)
+        log.info("container_removed", container_id=c.id)
+        for future in self._removed.pop(c.id, []):
+            if not future.done():
+                future.set_result(c.exit_code)
+
+    async def wait(self, ref: str, condition: str) -> AsyncIterator[int | None]:
+        """Yields None once the wait is in place, then the exit code when it is met."""
+        c = await self.records.find(ref)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        if condition in ("", "not-running"):
+            if c.state not in (RUNNING, PAUSED, RESTARTING):
+                future.set_result(c.exit_code)
+            else:
+                self._next_exit.setdefault(c.id, []).append(future)
+        elif condition == "next-exit":
+            self._next_exit.setdefault(c.id, []).append(future)
+        elif condition == "removed":
+            self._removed.setdefault(c.id, []).append(future)
+        else:
+            raise errors.InvalidArgument(f"invalid condition: {condition!r}")
+        yield None
+        yield await future
+
+    # -- engine start -------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """After an engine (re)start: adopt live containers, record the ones that ended."""
+        for c in await self.records.all():
+            if c.state not in (RUNNING, PAUSED, RESTARTING):
+                continue
+            if self.runtime.is_alive(c):
+                self.adopt(c)
+                continue
+            self._monitors[c.id] = spawn(self._monitor(c), name=f"recover-{c.short_id}")
+
+
+def _should_restart(c: Container) -> bool:
+    policy = c.spec.restart_policy
+    if c.manually_stopped or policy.name in ("", "no"):
+        return False
+    if policy.name == "on-failure":
+        return c.exit_code != 0 and (
+            policy.maximum_retry_count <= 0 or c.restart_count < policy.maximum_retry_count
+        )
+    return policy.name in ("always", "unless-stopped")
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)

@@ -1,0 +1,49 @@
+"""The container domain's ``Sandboxes`` port, over netd's gRPC API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+
+from estiba.netd.v1 import netd_pb2, netd_pb2_grpc
+from services.engine.containers.models import Sandbox
+from services.kit.grpcclient import call
+
+if TYPE_CHECKING:
+    from estiba.netd.v1.netd_pb2_grpc import SandboxesAsyncStub
+
+TIMEOUT = 30.0
+
+
+class NetdSandboxes:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub: SandboxesAsyncStub = netd_pb2_grpc.SandboxesStub(channel)
+
+    async def create(self, container_id: str, mode: str, hostname: str) -> Sandbox:
+        request = netd_pb2.CreateSandboxRequest(
+            container_id=container_id, network=mode, hostname=hostname
+        )
+        reply = await call(self._stub.CreateSandbox, request, service="netd", timeout=TIMEOUT)
+        s = reply.sandbox
+        sandbox = Sandbox(mode=s.mode, netns=s.netns_path, hosts=s.hosts, resolv_conf=s.resolv_conf)
+        if s.endpoints:
+            e = s.endpoints[0]
+            sandbox = Sandbox(
+                mode=s.mode,
+                netns=s.netns_path,
+                hosts=s.hosts,
+                resolv_conf=s.resolv_conf,
+                network=e.network_name,
+                network_id=e.network_id,
+                ip_address=e.ip_address,
+                prefix_length=e.prefix_length,
+                gateway=e.gateway,
+                mac_address=e.mac_address,
+                endpoint_id=e.id,
+            )
+        return sandbox
+
+    async def remove(self, container_id: str) -> None:
+        request = netd_pb2.RemoveSandboxRequest(container_id=container_id)
+        await call(self._stub.RemoveSandbox, request, service="netd", timeout=TIMEOUT)

@@ -1,0 +1,82 @@
+"""runc, with the engine's private state root. The only module that runs the OCI runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from services.kit import errors
+
+
+class Runc:
+    def __init__(self, state_root: Path, binary: str = "runc") -> None:
+        path = shutil.which(binary)
+        if path is None:
+            raise errors.FailedPrecondition(f"the OCI runtime {binary!r} is not installed")
+        self.path = path
+        self.state_root = state_root
+
+    @property
+    def global_args(self) -> list[str]:
+        return ["--root", str(self.state_root)]
+
+    async def _run(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            self.path,
+            *self.global_args,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        code = proc.returncode or 0
+        if code not in ok_codes:
+            raise errors.Internal(f"runc {args[0]} failed: {_last_line(err)}")
+        return code, out.decode(errors="replace"), err.decode(errors="replace")
+
+    async def start(self, cid: str) -> None:
+        await self._run("start", cid)
+
+    async def state(self, cid: str) -> dict[str, Any] | None:
+        """runc's view of the container, or None when runc does not know it."""
+        code, out, _ = await self._run("state", cid, ok_codes=(0, 1))
+        return dict(json.loads(out)) if code == 0 and out.strip() else None
+
+    async def kill(self, cid: str, signal: str, *, all_processes: bool = False) -> None:
+        args = ["kill", *(["--all"] if all_processes else []), cid, signal]
+        code, _, err = await self._run(*args, ok_codes=(0, 1))
+        if code != 0:
+            if "not running" in err or "does not exist" in err or "process already finished" in err:
+                raise errors.FailedPrecondition(
+                    "the container is not running", reason="NOT_RUNNING"
+                )
+            raise errors.Internal(f"runc kill failed: {_last_line(err.encode())}")
+
+    async def delete(self, cid: str) -> None:
+        """Forget the container (and its cgroup); fine if runc never knew it."""
+        await self._run("delete", "--force", cid, ok_codes=(0, 1))
+
+    async def pause(self, cid: str) -> None:
+        await self._run("pause", cid)
+
+    async def resume(self, cid: str) -> None:
+        await self._run("resume", cid)
+
+    async def ps(self, cid: str) -> list[int]:
+        _, out, _ = await self._run("ps", "--format", "json", cid)
+        return [int(pid) for pid in json.loads(out or "[]") or []]
+
+
+def _last_line(err: bytes) -> str:
+    lines = [line for line in err.decode(errors="replace").splitlines() if line.strip()]
+    if not lines:
+        return "no message"
+    text = lines[-1]
+    try:  # runc logs JSON lines: {"level":"error","msg":"..."}
+        return str(json.loads(text).get("msg", text))
+    except (ValueError, AttributeError):
+        return text

@@ -1,0 +1,245 @@
+"""Run one container: overlay root, spec, conmon + runc; and undo it all again.
+
+Directory layout (``root`` is the engine's state dir, ``run`` its run dir)::
+
+    root/containers/<id>/upper, work     the read-write layer (kept until rm)
+    root/containers/<id>/merged          the overlay mount while it runs
+    root/containers/<id>/bundle/         config.json, conmon's pid files, exit, ctl
+    root/containers/<id>/ctr.log         its output (k8s-file format, written by conmon)
+    root/containers/<id>/hosts, resolv.conf, hostname   bind-mounted into /etc
+    run/runc/                            runc's state root
+    run/attach/<short id> → bundle       conmon's attach socket link (short: sun_path is 108)
+    run/exits/<id>                       conmon's exit files
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from services.engine.containers.models import Container, ExecRequest, ImageForContainer, Usage
+from services.engine.runtime import cgroups, conmon, mounts, seccomp, spec
+from services.engine.runtime.execproc import ExecProcess
+from services.engine.runtime.runc import Runc
+from services.engine.runtime.users import resolve_user
+from services.kit import errors
+
+INIT_BINARIES = (Path("/usr/bin/tini-static"), Path("/usr/bin/catatonit"))
+
+
+class ContainerRunner:
+    def __init__(self, state_dir: Path, run_dir: Path, cgroup_parent: str, runtime: str) -> None:
+        self.containers_dir = state_dir / "containers"
+        self.run_dir = run_dir
+        self.cgroup_parent = cgroup_parent
+        self.runc = Runc(run_dir / "runc", runtime)
+        self.conmon = conmon.Conmon(self.runc.path, self.runc.state_root, run_dir / "exits")
+        self.seccomp = seccomp.load_default(spec.DEFAULT_CAPS)
+
+    def dir(self, cid: str) -> Path:
+        return self.containers_dir / cid
+
+    def paths(self, c: Container) -> conmon.Paths:
+        base = self.dir(c.id)
+        return conmon.Paths(base / "bundle", base / "ctr.log", self.run_dir / "attach", c.short_id)
+
+    def log_path(self, cid: str) -> Path:
+        return self.dir(cid) / "ctr.log"
+
+    def prepare(self, c: Container) -> None:
+        """Make the container's directories and /etc files (at create)."""
+        base = self.dir(c.id)
+        for sub in ("upper", "work", "merged", "bundle"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(base, 0o700)
+        self.write_etc_files(c)
+
+    def write_etc_files(self, c: Container) -> None:
+        """hosts, resolv.conf, hostname; rewritten in place so bind mounts keep seeing them."""
+        base = self.dir(c.id)
+        sandbox = c.sandbox
+        hosts = sandbox.hosts if sandbox and sandbox.hosts else _default_hosts(c.resolved.hostname)
+        resolv = sandbox.resolv_conf if sandbox and sandbox.resolv_conf else _host_resolv_conf()
+        for name, text in (
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+            ("hostname", c.resolved.hostname + "\n"),
+        ):
+            with open(base / name, "w", encoding="utf-8") as handle:
+                handle.write(text)
+
+    async def start(
+        self,
+        c: Container,
+        image: ImageForContainer,
+        before_start: Callable[[conmon.Paths], Awaitable[None]],
+    ) -> tuple[int, int]:
+        """Mount, create through conmon, let attachers connect, then start. (pid, conmon pid)."""
+        base = self.dir(c.id)
+        merged = base / "merged"
+        await self.runc.delete(c.id)  # a leftover from an earlier run of this container
+        mounts.unmount(merged)
+        lowers = list(reversed(image.layers))
+        mounts.mount_overlay(lowers, base / "upper", base / "work", merged)
+        try:
+            paths = self.paths(c)
+            config = self._spec(c, merged)
+            (paths.bundle / "config.json").write_text(json.dumps(config))
+            pid = await self.conmon.create(
+                c.id, c.name, paths, tty=c.spec.tty, stdin=c.spec.open_stdin
+            )
+            await before_start(paths)
+            await self.runc.start(c.id)
+        except BaseException:
+            await self.runc.delete(c.id)
+            mounts.unmount(merged)
+            raise
+        return pid, conmon.read_pid(paths.conmon_pidfile)
+
+    def _spec(self, c: Container, merged: Path) -> dict[str, object]:
+        uid, gid, extra = resolve_user(merged, c.resolved.user)
+        base = self.dir(c.id)
+        binds, tmpfs = [], []
+        for m in c.spec.mounts:
+            if m.type == "tmpfs":
+                tmpfs.append(spec.TmpfsMount(m.target, m.options))
+            else:
+                binds.append(spec.BindMount(Path(m.source), m.target, m.read_only))
+        init = next((p for p in INIT_BINARIES if p.exists()), None) if c.spec.init else None
+        if c.spec.init and init is None:
+            raise errors.FailedPrecondition("--init needs tini-static or catatonit on the node")
+        sandbox = c.sandbox
+        netns = (
+            None
+            if sandbox is not None and sandbox.mode == "host"
+            else (sandbox.netns if sandbox else "")
+        )
+        run = spec.RunSpec(
+            args=c.resolved.args,
+            env=c.resolved.env,
+            cwd=c.resolved.working_dir,
+            uid=uid,
+            gid=gid,
+            additional_gids=extra,
+            tty=c.spec.tty,
+            hostname=c.resolved.hostname,
+            rootfs=merged,
+            cgroups_path=f"/{self.cgroup_parent}/{c.id}",
+            netns=netns or None,
+            etc_files={
+                "/etc/hosts": base / "hosts",
+                "/etc/resolv.conf": base / "resolv.conf",
+                "/etc/hostname": base / "hostname",
+            },
+            binds=tuple(binds),
+            tmpfs=tuple(tmpfs),
+            read_only=c.spec.read_only,
+            no_new_privileges=c.spec.no_new_privileges,
+            limits=spec.Limits(
+                c.spec.resources.memory,
+                c.spec.resources.nano_cpus,
+                c.spec.resources.pids_limit,
+                c.spec.resources.cpu_shares,
+            ),
+            init=init,
+            seccomp=self.seccomp,
+            domainname=c.spec.domainname,
+        )
+        config = spec.build(run)
+        if netns == "":  # no sandbox: a private, empty network namespace
+            linux = config["linux"]
+            assert isinstance(linux, dict)
+            linux["namespaces"].append({"type": "network"})
+        return config
+
+    async def wait_exit(self, c: Container) -> tuple[int, bool]:
+        """Wait until the container's conmon is gone; (exit code, killed for memory)."""
+        if c.conmon_pid and conmon.is_conmon_of(c.conmon_pid, c.id):
+            await conmon.wait_process_exit(c.conmon_pid)
+        paths = self.paths(c)
+        code = conmon.read_exit_code(paths)
+        for _ in range(50):  # conmon writes the file just before it exits; be patient once
+            if code is not None:
+                break
+            await asyncio.sleep(0.01)
+            code = conmon.read_exit_code(paths)
+        return (code if code is not None else 255), paths.oom_file.exists()
+
+    async def cleanup(self, c: Container) -> None:
+        """After the process ended: forget it in runc and unmount its root."""
+        await self.runc.delete(c.id)
+        mounts.unmount(self.dir(c.id) / "merged")
+
+    async def remove(self, c: Container) -> None:
+        await self.cleanup(c)
+        await asyncio.to_thread(shutil.rmtree, self.dir(c.id), True)
+
+    async def exec(self, c: Container, request: ExecRequest) -> ExecProcess:
+        """Start ``request`` in the running container ``c``."""
+        bundle = self.paths(c).bundle
+        try:
+            config = json.loads((bundle / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise errors.FailedPrecondition(f"container {c.id} is not running") from exc
+        process = dict(config["process"])
+        uid, gid, extra = resolve_user(self.dir(c.id) / "merged", request.user or c.resolved.user)
+        env = {item.split("=", 1)[0]: item for item in process.get("env", [])}
+        env.update({item.split("=", 1)[0]: item for item in request.env})
+        process.update(
+            args=list(request.cmd),
+            env=list(env.values()),
+            cwd=request.working_dir or process.get("cwd", "/"),
+            user={"uid": uid, "gid": gid, "additionalGids": list(extra)},
+            terminal=request.tty,
+        )
+        if request.tty:
+            process["consoleSize"] = {"height": request.height or 24, "width": request.width or 80}
+        else:
+            process.pop("consoleSize", None)
+        spec_file = bundle / f"exec-{request.id}.json"
+        return await ExecProcess.start(
+            self.runc.path, self.runc.state_root, c.id, process, spec_file
+        )
+
+    async def top(self, c: Container) -> list[list[str]]:
+        return await asyncio.to_thread(cgroups.processes, await self.runc.ps(c.id))
+
+    def usage(self, c: Container, host_memory: int) -> Usage:
+        return cgroups.usage(f"/{self.cgroup_parent}/{c.id}", host_memory)
+
+    def attach_paths(self, c: Container) -> conmon.Paths:
+        return self.paths(c)
+
+    async def kill(self, c: Container, signal: str) -> None:
+        await self.runc.kill(c.id, signal)
+
+    async def pause(self, c: Container) -> None:
+        await self.runc.pause(c.id)
+
+    async def resume(self, c: Container) -> None:
+        await self.runc.resume(c.id)
+
+    def resize(self, c: Container, height: int, width: int) -> None:
+        conmon.resize(self.paths(c), height, width)
+
+    def is_alive(self, c: Container) -> bool:
+        return bool(c.conmon_pid) and conmon.is_conmon_of(c.conmon_pid, c.id)
+
+
+def _default_hosts(hostname: str) -> str:
+    return (
+        f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    )
+
+
+def _host_resolv_conf() -> str:
+    try:
+        text = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        return ""
+    lines = [line for line in text.splitlines() if not line.startswith("nameserver 127.")]
+    return "\n".join(lines) + "\n"

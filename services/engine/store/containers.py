@@ -1,0 +1,181 @@
+"""Container records in engine.db. SQL only; rows in and out as domain objects."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from services.engine.containers.models import (
+    Container,
+    ContainerSpec,
+    Mount,
+    Resolved,
+    Resources,
+    RestartPolicy,
+    Sandbox,
+)
+from services.kit import errors
+from services.kit.db import Database, IntegrityError, Row
+
+COLUMNS = (
+    "id, name, image_id, state, created_at, spec, resolved, pid, conmon_pid, exit_code, error, "
+    "started_at, finished_at, oom_killed, restart_count, manually_stopped, sandbox"
+)
+
+
+class ContainerStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, c: Container) -> None:
+        try:
+            async with self._db.write() as tx:
+                await tx.execute(
+                    f"INSERT INTO containers ({COLUMNS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _values(c),
+                )
+        except IntegrityError as exc:
+            if "name" in str(exc):
+                raise errors.AlreadyExists(
+                    f'Conflict. The container name "/{c.name}" is already in use. You have to '
+                    "remove (or rename) that container to be able to reuse that name.",
+                    reason="NAME_CONFLICT",
+                ) from exc
+            raise errors.InvalidArgument(f"cannot record the container: {exc}") from exc
+
+    async def update(self, c: Container) -> None:
+        """Write back the changing fields of ``c`` (state, pids, exit, sandbox, name)."""
+        try:
+            async with self._db.write() as tx:
+                changed = await tx.execute(
+                    "UPDATE containers SET name = ?, state = ?, pid = ?, conmon_pid = ?, "
+                    "exit_code = ?, error = ?, started_at = ?, finished_at = ?, oom_killed = ?, "
+                    "restart_count = ?, manually_stopped = ?, sandbox = ? WHERE id = ?",
+                    (
+                        c.name,
+                        c.state,
+                        c.pid,
+                        c.conmon_pid,
+                        c.exit_code,
+                        c.error,
+                        c.started_at,
+                        c.finished_at,
+                        int(c.oom_killed),
+                        c.restart_count,
+                        int(c.manually_stopped),
+                        _sandbox_json(c.sandbox),
+                        c.id,
+                    ),
+                )
+        except IntegrityError as exc:
+            raise errors.AlreadyExists(
+                f'Conflict. The container name "/{c.name}" is already in use.',
+                reason="NAME_CONFLICT",
+            ) from exc
+        if changed == 0:
+            raise errors.NotFound(f"No such container: {c.id}", reason="CONTAINER_UNKNOWN")
+
+    async def delete(self, container_id: str) -> None:
+        async with self._db.write() as tx:
+            await tx.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+    async def all(self) -> list[Container]:
+        async with self._db.read() as tx:
+            rows = await tx.fetchall(f"SELECT {COLUMNS} FROM containers ORDER BY created_at DESC")
+        return [_from_row(row) for row in rows]
+
+    async def find(self, ref: str) -> Container:
+        """By full id, exact name, or unique id prefix, as Docker resolves references."""
+        name = ref.lstrip("/")
+        async with self._db.read() as tx:
+            row = await tx.fetchone(
+                f"SELECT {COLUMNS} FROM containers WHERE id = ? OR name = ?", (ref, name)
+            )
+            if row is None and ref and all(ch in "0123456789abcdef" for ch in ref):
+                rows = await tx.fetchall(
+                    f"SELECT {COLUMNS} FROM containers WHERE id LIKE ? LIMIT 2", (ref + "%",)
+                )
+                if len(rows) > 1:
+                    raise errors.InvalidArgument(
+                        f"multiple IDs found with provided prefix: {ref}", reason="AMBIGUOUS"
+                    )
+                row = rows[0] if rows else None
+        if row is None:
+            raise errors.NotFound(f"No such container: {ref}", reason="CONTAINER_UNKNOWN")
+        return _from_row(row)
+
+    async def using_image(self, image_id: str) -> list[str]:
+        async with self._db.read() as tx:
+            rows = await tx.fetchall("SELECT id FROM containers WHERE image_id = ?", (image_id,))
+        return [str(r[0]) for r in rows]
+
+
+def _values(c: Container) -> tuple[Any, ...]:
+    return (
+        c.id,
+        c.name,
+        c.image_id,
+        c.state,
+        c.created,
+        _spec_json(c.spec),
+        json.dumps(dataclasses.asdict(c.resolved)),
+        c.pid,
+        c.conmon_pid,
+        c.exit_code,
+        c.error,
+        c.started_at,
+        c.finished_at,
+        int(c.oom_killed),
+        c.restart_count,
+        int(c.manually_stopped),
+        _sandbox_json(c.sandbox),
+    )
+
+
+def _spec_json(spec: ContainerSpec) -> str:
+    return json.dumps(dataclasses.asdict(spec))
+
+
+def _sandbox_json(sandbox: Sandbox | None) -> str:
+    return json.dumps(dataclasses.asdict(sandbox)) if sandbox else "{}"
+
+
+def _from_row(row: Row) -> Container:
+    sandbox = json.loads(row["sandbox"])
+    return Container(
+        id=row["id"],
+        name=row["name"],
+        image_id=row["image_id"],
+        spec=spec_from_dict(json.loads(row["spec"])),
+        resolved=_resolved(json.loads(row["resolved"])),
+        created=row["created_at"],
+        state=row["state"],
+        pid=row["pid"],
+        conmon_pid=row["conmon_pid"],
+        exit_code=row["exit_code"],
+        error=row["error"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        oom_killed=bool(row["oom_killed"]),
+        restart_count=row["restart_count"],
+        manually_stopped=bool(row["manually_stopped"]),
+        sandbox=Sandbox(**sandbox) if sandbox else None,
+    )
+
+
+def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
+    data = dict(data)
+    data["restart_policy"] = RestartPolicy(**data.get("restart_policy", {}))
+    data["resources"] = Resources(**data.get("resources", {}))
+    data["mounts"] = tuple(
+        Mount(**{**m, "options": tuple(m.get("options", ()))}) for m in data.get("mounts", ())
+    )
+    for key in ("cmd", "entrypoint", "env", "exposed_ports"):
+        data[key] = tuple(data.get(key, ()))
+    return ContainerSpec(**data)
+
+
+def _resolved(data: dict[str, Any]) -> Resolved:
+    return Resolved(**{**data, "args": tuple(data["args"]), "env": tuple(data["env"])})

@@ -1,0 +1,180 @@
+"""The runtime adapter with real runc and conmon over a real overlay (root only)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.engine.containers import resolve
+from services.engine.containers.attach import Input, Session
+from services.engine.containers.models import Container, ContainerSpec, ImageForContainer, Sandbox
+from services.engine.runtime import conmon, mounts
+from services.engine.runtime.runner import ContainerRunner
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runc"),
+                                reason="needs root, runc and conmon")  # fmt: skip
+
+APPLETS = ("sh", "echo", "cat", "sleep", "id", "hostname", "ls", "touch", "true", "env")
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="er-", dir="/tmp"))
+    yield path
+    for mounted in path.glob("state/containers/*/merged"):
+        mounts.unmount(mounted)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def image(base: Path) -> ImageForContainer:
+    layer = base / "layer"
+    (layer / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", layer / "bin" / "busybox")
+    for applet in APPLETS:
+        os.symlink("busybox", layer / "bin" / applet)
+    (layer / "etc").mkdir()
+    (layer / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::/:/bin/sh\n"
+    )
+    (layer / "etc" / "group").write_text("root:x:0:\nbob:x:1000:\nstaff:x:50:bob\n")
+    (layer / "tmp").mkdir(mode=0o1777)
+    return ImageForContainer(id="sha256:" + "0" * 64, config={"Cmd": ["sh"]}, layers=(layer,))
+
+
+@pytest.fixture
+async def runner(base: Path) -> AsyncIterator[ContainerRunner]:
+    parent = "estiba-test-" + secrets.token_hex(3)
+    r = ContainerRunner(base / "state", base / "run", parent, "runc")
+    yield r
+    remove_cgroup_parent(parent)
+
+
+def remove_cgroup_parent(parent: str) -> None:
+    """runc removes a container's cgroups but never their parent."""
+    for d in Path("/sys/fs/cgroup").iterdir():
+        with_parent = d / parent
+        if with_parent.is_dir():
+            for child in with_parent.iterdir():
+                if child.is_dir():
+                    child.rmdir()
+            with_parent.rmdir()
+
+
+def container(spec: ContainerSpec, image: ImageForContainer) -> Container:
+    cid = resolve.new_id()
+    return Container(
+        id=cid, name="t-" + cid[:6], image_id=image.id, spec=spec,
+        resolved=resolve.resolve(spec, image.config, cid), created="now",
+        sandbox=Sandbox(mode="none", netns="", hosts="", resolv_conf=""),
+    )  # fmt: skip
+
+
+async def run_collect(
+    runner: ContainerRunner, c: Container, image: ImageForContainer, stdin: bytes = b""
+) -> tuple[int, bytes, bytes]:
+    runner.prepare(c)
+    session = Session(stdin=True, stdout=True, stderr=True, detach_keys=b"")
+
+    async def connect(paths: conmon.Paths) -> None:
+        await session.connect(paths.attach_socket)
+        if stdin:
+            await session.feed(Input(data=stdin))
+        await session.feed(Input(close=True))
+
+    c.pid, c.conmon_pid = await runner.start(c, image, connect)
+    out, err = b"", b""
+    async for chunk in session.output():
+        if chunk.stream == 1:
+            out += chunk.data
+        else:
+            err += chunk.data
+    code, _ = await runner.wait_exit(c)
+    await runner.cleanup(c)
+    session.close()
+    return code, out, err
+
+
+async def test_output_streams_exit_code_and_stdin(
+    runner: ContainerRunner, image: ImageForContainer
+) -> None:
+    spec = ContainerSpec(image="t", cmd=("sh", "-c", "echo out; echo err >&2; cat; exit 7"),
+                         open_stdin=True, stdin_once=True)  # fmt: skip
+    c = container(spec, image)
+    code, out, err = await run_collect(runner, c, image, stdin=b"piped\n")
+    assert code == 7
+    assert out == b"out\npiped\n"
+    assert err == b"err\n"
+    assert b"stdout F out" in runner.log_path(c.id).read_bytes()
+    assert not mounts.is_mountpoint(runner.dir(c.id) / "merged")
+
+
+async def test_user_hostname_and_isolation(
+    runner: ContainerRunner, image: ImageForContainer
+) -> None:
+    spec = ContainerSpec(
+        image="t", user="bob", hostname="boxy",
+        cmd=("sh", "-c", "id -u; id -G; hostname; grep -E '^(CapEff|Seccomp):' /proc/self/status;"
+             " ls /sys/class/net"),
+        open_stdin=True,
+    )  # fmt: skip
+    code, out, _ = await run_collect(runner, container(spec, image), image)
+    lines = out.decode().split()
+    assert code == 0
+    assert lines[0] == "1000"
+    assert "50" in out.decode().splitlines()[1].split()
+    assert "boxy" in lines
+    assert "Seccomp:\t2" in out.decode()
+    assert "CapEff:\t0000000000000000" in out.decode()  # an unprivileged user has none
+    assert out.decode().strip().endswith("lo")  # a private network namespace
+
+
+async def test_read_write_layer_survives_a_restart(
+    runner: ContainerRunner, image: ImageForContainer
+) -> None:
+    c = container(ContainerSpec(image="t", cmd=("touch", "/made-here")), image)
+    assert (await run_collect(runner, c, image))[0] == 0
+    assert (runner.dir(c.id) / "upper" / "made-here").exists()
+    again = Container(**{**c.__dict__, "resolved": resolve.resolve(
+        ContainerSpec(image="t", cmd=("ls", "/made-here")), image.config, c.id)})  # fmt: skip
+    code, out, _ = await run_collect(runner, again, image)
+    assert (code, out) == (0, b"/made-here\n")
+    assert not (image.layers[0] / "made-here").exists()
+    await runner.remove(c)
+    assert not runner.dir(c.id).exists()
+
+
+async def test_kill_and_a_bad_command(runner: ContainerRunner, image: ImageForContainer) -> None:
+    c = container(ContainerSpec(image="t", cmd=("sleep", "100")), image)
+    runner.prepare(c)
+
+    async def nothing(paths: conmon.Paths) -> None:
+        return None
+
+    c.pid, c.conmon_pid = await runner.start(c, image, nothing)
+    assert runner.is_alive(c)
+    await runner.kill(c, "SIGKILL")
+    code, _ = await asyncio.wait_for(runner.wait_exit(c), 10)
+    assert code == 137
+    await runner.cleanup(c)
+    bad = container(ContainerSpec(image="t", cmd=("/no/such/binary",)), image)
+    runner.prepare(bad)
+    from services.kit import errors
+
+    with pytest.raises(errors.FailedPrecondition, match="no such file"):
+        await runner.start(bad, image, nothing)
+    assert not mounts.is_mountpoint(runner.dir(bad.id) / "merged")
+
+
+def test_socket_paths_stay_short(base: Path) -> None:
+    path = conmon.Paths(base, base, base / "run" / "attach", "0123456789ab").attach_socket
+    assert len(str(path)) < 108
+    assert socket.AF_UNIX
