@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 from client.errors import ConnectionFailed, from_status
@@ -95,6 +96,77 @@ class Transport:
         if response.status >= 400:
             raise from_status(response.status, _message(data, response.status))
         return response.status, data
+
+    def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None,
+        body: Any,
+        headers: dict[str, str] | None,
+        versioned: bool,
+    ) -> http.client.HTTPResponse:
+        url = (API_PREFIX if versioned else "") + path
+        if query:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(query)
+        sent = {"User-Agent": "estiba-cli", **(headers or {})}
+        payload: Any = None
+        if isinstance(body, (dict, list)):
+            payload = json.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
+        elif body is not None:  # a file: sent in chunks, never read whole
+            payload = iter(lambda: body.read(1 << 20), b"")
+            sent["Transfer-Encoding"] = "chunked"
+            sent["Content-Type"] = "application/x-tar"
+        conn = self._connection()
+        try:
+            conn.request(
+                method,
+                url,
+                body=payload,
+                headers=sent,
+                encode_chunked=payload is not None and not isinstance(payload, bytes),
+            )
+            response = conn.getresponse()
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            self.close()
+            raise ConnectionFailed(
+                f"cannot connect to estiba at {self.host}: is it running? (estiba up -d)"
+            ) from exc
+        if response.status >= 400:
+            data = response.read()
+            raise from_status(response.status, _message(data, response.status))
+        return response
+
+    def stream_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        versioned: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """A streamed response of JSON objects, one per line (pull, push, load progress)."""
+        response = self._open(
+            method, path, query=query, body=body, headers=headers, versioned=versioned
+        )
+        while line := response.readline():
+            if line.strip():
+                yield json.loads(line)
+
+    def upload_json(
+        self, method: str, path: str, source: Any, *, query: dict[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Stream ``source`` (a binary file) as the body; yield the JSON lines of the answer."""
+        return self.stream_json(method, path, query=query, body=source)
+
+    def stream_bytes(self, method: str, path: str) -> Iterator[bytes]:
+        response = self._open(method, path, query=None, body=None, headers=None, versioned=True)
+        while chunk := response.read(1 << 20):
+            yield chunk
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         _, data = self.request("GET", path, **kwargs)

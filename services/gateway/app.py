@@ -10,7 +10,7 @@ from services.gateway.backends import Backends
 from services.gateway.config import GatewayConfig
 from services.gateway.keys import BACKENDS, CONFIG
 from services.gateway.middleware import MIDDLEWARES
-from services.gateway.routes import system
+from services.gateway.routes import containers, execs, images, registry, system
 
 
 def make_app(config: GatewayConfig) -> web.Application:
@@ -18,6 +18,10 @@ def make_app(config: GatewayConfig) -> web.Application:
     app[CONFIG] = config
     app.cleanup_ctx.append(_backends)
     system.setup(app)
+    containers.setup(app)
+    images.setup(app)
+    execs.setup(app)
+    registry.setup(app)
     return app
 
 

@@ -8,15 +8,18 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from estiba.engine.v1 import engine_pb2_grpc
+from estiba.engine.v1 import containers_pb2_grpc, engine_pb2_grpc, images_pb2_grpc
 from estiba.netd.v1 import netd_pb2_grpc
 from estiba.registry.v1 import registry_pb2_grpc
 from services.gateway.config import GatewayConfig
 from services.kit.grpcclient import open_channel
 
 if TYPE_CHECKING:
+    from estiba.engine.v1.containers_pb2_grpc import ContainersAsyncStub
     from estiba.engine.v1.engine_pb2_grpc import SystemAsyncStub as EngineSystemStub
+    from estiba.engine.v1.images_pb2_grpc import ImagesAsyncStub
     from estiba.netd.v1.netd_pb2_grpc import SystemAsyncStub as NetdSystemStub
+    from estiba.registry.v1.registry_pb2_grpc import MaintenanceAsyncStub, RepositoriesAsyncStub
     from estiba.registry.v1.registry_pb2_grpc import SystemAsyncStub as RegistrySystemStub
 
 SERVICES = ("engine", "netd", "registry")
@@ -31,6 +34,10 @@ class Backends:
     engine_system: EngineSystemStub
     netd_system: NetdSystemStub
     registry_system: RegistrySystemStub
+    containers: ContainersAsyncStub
+    images: ImagesAsyncStub
+    registry_repositories: RepositoriesAsyncStub
+    registry_maintenance: MaintenanceAsyncStub
 
     @classmethod
     def connect(cls, config: GatewayConfig) -> Backends:
@@ -42,6 +49,10 @@ class Backends:
             engine_system=engine_pb2_grpc.SystemStub(channels["engine"]),
             netd_system=netd_pb2_grpc.SystemStub(channels["netd"]),
             registry_system=registry_pb2_grpc.SystemStub(channels["registry"]),
+            containers=containers_pb2_grpc.ContainersStub(channels["engine"]),
+            images=images_pb2_grpc.ImagesStub(channels["engine"]),
+            registry_repositories=registry_pb2_grpc.RepositoriesStub(channels["registry"]),
+            registry_maintenance=registry_pb2_grpc.MaintenanceStub(channels["registry"]),
         )
 
     async def close(self) -> None:

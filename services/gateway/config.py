@@ -21,6 +21,9 @@ class GatewayConfig(Common):
     """netd's gRPC address, as for ``engine``."""
     registry: str = ""
     """The registry's gRPC address, as for ``engine``."""
+    grpc_listen: str = ""
+    """Where the gateway answers the gRPC health protocol: "" for <run_dir>/gateway.sock,
+    unix:///path, or HOST:PORT."""
     info_timeout: float = 0.8
     """Seconds to wait for a service when gathering /info and /version; a slower one is down."""
 
@@ -44,6 +47,10 @@ class GatewayConfig(Common):
     def socket_path(self) -> Path | None:
         url = self.listen_url
         return Path(url.removeprefix("unix://")) if url.startswith("unix://") else None
+
+    @property
+    def grpc_target(self) -> str:
+        return grpc_target(self.grpc_listen, self.run_dir, "gateway")
 
     def target(self, service: str) -> str:
         """The gRPC target of ``service`` (engine, netd or registry)."""

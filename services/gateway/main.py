@@ -10,6 +10,7 @@ from aiohttp import web
 
 from services.gateway.app import make_app
 from services.gateway.config import GatewayConfig
+from services.kit import grpcserver
 from services.kit.grpcserver import prepare_unix_socket
 from services.kit.log import get_logger
 from services.kit.settings import check_host_port
@@ -30,7 +31,8 @@ async def main(config: GatewayConfig, stop: asyncio.Event) -> None:
             host, port = check_host_port(config.listen_url.removeprefix("tcp://"), "listen")
             await web.TCPSite(runner, host, port, reuse_address=True).start()
         log.info("gateway_listening", listen=config.listen_url)
-        await stop.wait()
+        async with grpcserver.serving(config.grpc_target, [], services=[]):
+            await stop.wait()
     finally:
         await runner.cleanup()
         if path is not None:

@@ -47,7 +47,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return cast(grpc.RpcMethodHandler[Any, Any], handler)
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_stream(handler.stream_stream, method, request_id),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return cast("grpc.RpcMethodHandler[Any, Any]", handler)
 
 
 def _wrap_unary(inner: Any, method: str, request_id: str) -> Any:

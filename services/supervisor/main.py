@@ -41,16 +41,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def child_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ESTIBA_")}
+    """The services' environment: ours, with ESTIBA_* settings passed through (see kit.config)
+    and the instance's own directories and addresses on top."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ESTIBA_HOST", "ESTIBA_CONFIG")}
     env.update(
         ESTIBA_ROOT=str(args.root.absolute()),
         ESTIBA_RUN_DIR=str(args.run_dir.absolute()),
         ESTIBA_LOG_FORMAT="json",
         PYTHONUNBUFFERED="1",
     )
-    for key in ("ESTIBA_LOG_LEVEL", "ESTIBA_NODE_NAME"):
-        if key in os.environ:
-            env[key] = os.environ[key]
     if args.config:
         env["ESTIBA_CONFIG"] = str(args.config.absolute())
     if args.host:
@@ -83,7 +82,7 @@ async def supervise(args: argparse.Namespace) -> int:
     children = [Child(name, env, logs / f"{name}.log") for name in ORDER]
     run_dir = args.run_dir.absolute()
     gateway_url = args.host or f"unix://{run_dir / 'estiba.sock'}"
-    watch = HealthWatch({n: f"unix://{run_dir / f'{n}.sock'}" for n in ORDER[:3]}, gateway_url)
+    watch = HealthWatch({n: f"unix://{run_dir / f'{n}.sock'}" for n in ORDER})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.isolation import isolated_env, kernel_prefix, remove_kernel_objects
+
 ESTIBA = [sys.executable, "-m", "client"]
 
 
@@ -34,6 +36,11 @@ class EstibaInstance:
     root: Path
     run_dir: Path
     registry_addr: str
+    prefix: str = dataclasses.field(default_factory=kernel_prefix)
+
+    @property
+    def isolation(self) -> dict[str, str]:
+        return isolated_env(self.root, self.run_dir, self.prefix)
 
     @property
     def host(self) -> str:
@@ -43,7 +50,7 @@ class EstibaInstance:
         self, *args: str, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run the estiba CLI against this instance."""
-        env = {**os.environ, "ESTIBA_HOST": self.host}
+        env = {**os.environ, **self.isolation, "ESTIBA_HOST": self.host}
         return _run([*ESTIBA, *args], env, check=check, timeout=timeout)
 
     def docker(
@@ -92,11 +99,29 @@ def _new_instance() -> tuple[EstibaInstance, Path]:
 
 
 def _teardown(inst: EstibaInstance, base: Path) -> None:
+    """Remove the instance's containers (they outlive the services by design), stop it, and
+    delete every kernel object and file it made."""
     pid = inst.supervisor_pid()
-    inst.down()
-    if pid is not None:
-        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), "supervisor still runs"
-    shutil.rmtree(base, ignore_errors=True)
+    try:
+        if pid is not None:
+            ids = inst.estiba("ps", "-aq", "--no-trunc", check=False).stdout.split()
+            if ids:
+                inst.estiba("rm", "-f", *ids, check=False)
+        inst.down()
+        if pid is not None:
+            assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), "supervisor still runs"
+    finally:
+        remove_kernel_objects(inst.isolation)
+        unmount_under(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def unmount_under(base: Path) -> None:
+    """Overlay roots a failed test left mounted below ``base``."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        target = line.split(" ")[4]
+        if target.startswith(str(base) + "/"):
+            subprocess.run(["umount", "-l", target], check=False)
 
 
 def _is_zombie(pid: int) -> bool:

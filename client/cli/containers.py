@@ -1,0 +1,493 @@
+"""Container commands: run, create, start, stop, restart, kill, rm, ps, logs, attach, wait, ..."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import struct
+import sys
+import termios
+import time
+import tty
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from client import hijack, progress
+from client.cli import output
+from client.cli.runflags import add_create_flags, create_body
+from client.errors import APIError, ClientError, NotFound
+from client.transport import Transport
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, helptext in (
+        ("run", "create and start a container"),
+        ("create", "create a container"),
+    ):
+        p = sub.add_parser(name, help=helptext, add_help=False)
+        p.add_argument("--help", action="help", help="show this help")
+        add_create_flags(p)
+        if name == "run":
+            p.add_argument("-d", "--detach", action="store_true", help="run in the background")
+            p.add_argument("--detach-keys", default="", help="keys that detach (ctrl-p,ctrl-q)")
+        p.set_defaults(run=run if name == "run" else create)
+    p = sub.add_parser("start", help="start stopped containers")
+    p.add_argument("-a", "--attach", action="store_true", help="attach output")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach stdin")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(run=start)
+    for name, helptext in (("stop", "stop running containers"), ("restart", "restart containers")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("-t", "--time", type=int, default=None, help="seconds before SIGKILL")
+        p.add_argument("-s", "--signal", default="", help="signal to send first")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(run=stop if name == "stop" else restart)
+    p = sub.add_parser("kill", help="send a signal to running containers")
+    p.add_argument("-s", "--signal", default="KILL")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(run=kill)
+    p = sub.add_parser("rm", help="remove containers")
+    p.add_argument("-f", "--force", action="store_true", help="kill a running one first")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(run=rm)
+    p = sub.add_parser("ps", help="list containers")
+    p.add_argument("-a", "--all", action="store_true", help="include stopped containers")
+    p.add_argument("-q", "--quiet", action="store_true", help="only ids")
+    p.add_argument("-f", "--filter", action="append", default=[], help="key=value")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", default="", help="json")
+    p.set_defaults(run=ps)
+    p = sub.add_parser("logs", help="show a container's output")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("-n", "--tail", default="all")
+    p.add_argument("-t", "--timestamps", action="store_true")
+    p.add_argument("--since", default="")
+    p.add_argument("--until", default="")
+    p.add_argument("container")
+    p.set_defaults(run=logs)
+    p = sub.add_parser("attach", help="attach to a running container")
+    p.add_argument("--no-stdin", action="store_true")
+    p.add_argument("--detach-keys", default="")
+    p.add_argument("container")
+    p.set_defaults(run=attach)
+    p = sub.add_parser("wait", help="wait for containers to stop; print their exit codes")
+    p.add_argument("containers", nargs="+")
+    p.set_defaults(run=wait)
+    p = sub.add_parser("rename", help="rename a container")
+    p.add_argument("container")
+    p.add_argument("new_name")
+    p.set_defaults(run=rename)
+    for name in ("pause", "unpause"):
+        p = sub.add_parser(name, help=f"{name} all processes of containers")
+        p.add_argument("containers", nargs="+")
+        p.set_defaults(run=pause if name == "pause" else unpause)
+    p = sub.add_parser("inspect", help="show low-level information as JSON")
+    p.add_argument("objects", nargs="+")
+    p.set_defaults(run=inspect)
+
+
+# -- create and run ----------------------------------------------------------------------
+
+
+def _create(api: Transport, name: str, body: dict[str, Any]) -> str:
+    query = {"name": name} if name else None
+    try:
+        _, data = api.request("POST", "/containers/create", query=query, body=body)
+    except NotFound as exc:
+        if "image" not in exc.message.lower():
+            raise
+        output.error(f"Unable to find image '{_with_tag(body['Image'])}' locally")
+        pull(api, body["Image"])
+        _, data = api.request("POST", "/containers/create", query=query, body=body)
+    reply = json.loads(data)
+    for warning in reply.get("Warnings") or []:
+        output.error(f"WARNING: {warning}")
+    return str(reply["Id"])
+
+
+def _with_tag(image: str) -> str:
+    last = image.rsplit("/", 1)[-1]
+    return image if ":" in last or "@" in image else image + ":latest"
+
+
+def pull(api: Transport, image: str) -> None:
+    name, tag = _split_tag(image)
+    messages = api.stream_json("POST", "/images/create", query={"fromImage": name, "tag": tag})
+    progress.show(messages, sys.stderr)
+
+
+def _split_tag(image: str) -> tuple[str, str]:
+    if "@" in image:
+        name, _, digest = image.partition("@")
+        return name, digest
+    head, _, last = image.rpartition("/")
+    if ":" in last:
+        repo, _, tag = last.partition(":")
+        return (f"{head}/{repo}" if head else repo), tag
+    return image, "latest"
+
+
+def create(args: argparse.Namespace, api: Transport) -> int:
+    output.line(_create(api, args.name, create_body(args)))
+    return 0
+
+
+def run(args: argparse.Namespace, api: Transport) -> int:
+    body = create_body(args)
+    cid = _create(api, args.name, body)
+    if args.detach:
+        api.request("POST", f"/containers/{cid}/start")
+        output.line(cid)
+        return 0
+    condition = "removed" if args.rm else "next-exit"
+    return _attach_and_start(
+        api,
+        cid,
+        tty=args.tty,
+        stdin=args.interactive,
+        condition=condition,
+        detach_keys=args.detach_keys,
+        start=True,
+    )
+
+
+def _attach_and_start(
+    api: Transport,
+    cid: str,
+    *,
+    tty: bool,
+    stdin: bool,
+    condition: str,
+    detach_keys: str,
+    start: bool,
+) -> int:
+    """Docker's order: attach, then wait (its headers flushed), then start; exit code from wait."""
+    sock = hijack.open_socket(api.host)
+    query = {"stream": "1", "stdout": "1", "stderr": "1"}
+    if stdin:
+        query["stdin"] = "1"
+    if detach_keys:
+        query["detachKeys"] = detach_keys
+    status, leftover = hijack.request_head(
+        sock, "POST", f"/containers/{cid}/attach", query, upgrade=True
+    )
+    if status not in (101, 200):
+        raise hijack.read_error(sock, status, leftover)
+    attachment = hijack.Attachment(sock, leftover, tty=tty)
+    waiter = hijack.open_socket(api.host)
+    wstatus, wleft = hijack.request_head(
+        waiter, "POST", f"/containers/{cid}/wait", {"condition": condition}, upgrade=False
+    )
+    if wstatus != 200:
+        raise hijack.read_error(waiter, wstatus, wleft)
+    if start:
+        api.request("POST", f"/containers/{cid}/start")
+    with _terminal(api, cid, tty and stdin):
+        if stdin:
+            keys = hijack.DETACH_KEYS if tty and not detach_keys else None
+            attachment.pump_stdin(sys.stdin.buffer, keys)
+        else:
+            attachment.close_stdin()
+        attachment.pump_output()
+    if attachment.detached:
+        return 0
+    return _wait_result(waiter, wleft)
+
+
+def _wait_result(sock: Any, data: bytes) -> int:
+    while b"}" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    try:
+        result = json.loads(data[data.index(b"{") : data.rindex(b"}") + 1])
+    except ValueError as exc:
+        raise ClientError("lost the connection while waiting for the container") from exc
+    if result.get("Error"):
+        raise ClientError(str(result["Error"].get("Message")))
+    return int(result.get("StatusCode", 0))
+
+
+@contextlib.contextmanager
+def _terminal(api: Transport, cid: str, raw: bool) -> Iterator[None]:
+    """Raw mode for the local terminal while attached; its size follows the window's."""
+    if not raw or not os.isatty(0):
+        yield
+        return
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+
+    def resize(*_: object) -> None:
+        cols, rows = shutil.get_terminal_size()
+        with contextlib.suppress(ClientError):
+            api.request("POST", f"/containers/{cid}/resize", query={"h": str(rows), "w": str(cols)})
+
+    previous = signal.signal(signal.SIGWINCH, resize)
+    tty.setraw(fd)
+    try:
+        resize()
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        signal.signal(signal.SIGWINCH, previous)
+
+
+# -- lifecycle ---------------------------------------------------------------------------
+
+
+def _each(names: list[str], action: Any) -> int:
+    """Docker's habit: act on each, print each name done, report failures, exit 1 if any."""
+    failed = False
+    for name in names:
+        try:
+            action(name)
+        except APIError as exc:
+            output.error(f"Error response from daemon: {exc.message}")
+            failed = True
+            continue
+        output.line(name)
+    return 1 if failed else 0
+
+
+def start(args: argparse.Namespace, api: Transport) -> int:
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            raise ClientError("you cannot start and attach multiple containers at once")
+        info = api.get_json(f"/containers/{args.containers[0]}/json")
+        return _attach_and_start(
+            api,
+            info["Id"],
+            tty=bool(info["Config"]["Tty"]),
+            stdin=args.interactive,
+            condition="next-exit",
+            detach_keys="",
+            start=True,
+        )
+    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/start"))
+
+
+def _stop_query(args: argparse.Namespace) -> dict[str, str]:
+    query = {}
+    if args.time is not None:
+        query["t"] = str(args.time)
+    if args.signal:
+        query["signal"] = args.signal
+    return query
+
+
+def stop(args: argparse.Namespace, api: Transport) -> int:
+    q = _stop_query(args)
+    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/stop", query=q))
+
+
+def restart(args: argparse.Namespace, api: Transport) -> int:
+    q = _stop_query(args)
+    return _each(
+        args.containers, lambda n: api.request("POST", f"/containers/{n}/restart", query=q)
+    )
+
+
+def kill(args: argparse.Namespace, api: Transport) -> int:
+    q = {"signal": args.signal}
+    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/kill", query=q))
+
+
+def rm(args: argparse.Namespace, api: Transport) -> int:
+    q = {"force": "1" if args.force else "0", "v": "1" if args.volumes else "0"}
+    return _each(args.containers, lambda n: api.request("DELETE", f"/containers/{n}", query=q))
+
+
+def pause(args: argparse.Namespace, api: Transport) -> int:
+    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/pause"))
+
+
+def unpause(args: argparse.Namespace, api: Transport) -> int:
+    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/unpause"))
+
+
+def rename(args: argparse.Namespace, api: Transport) -> int:
+    api.request("POST", f"/containers/{args.container}/rename", query={"name": args.new_name})
+    return 0
+
+
+def wait(args: argparse.Namespace, api: Transport) -> int:
+    def one(name: str) -> None:
+        _, data = api.request("POST", f"/containers/{name}/wait")
+        output.line(str(json.loads(data)["StatusCode"]))
+
+    failed = False
+    for name in args.containers:
+        try:
+            one(name)
+        except APIError as exc:
+            output.error(f"Error response from daemon: {exc.message}")
+            failed = True
+    return 1 if failed else 0
+
+
+def inspect(args: argparse.Namespace, api: Transport) -> int:
+    found: list[Any] = []
+    failed = False
+    for name in args.objects:
+        for path in (f"/containers/{name}/json", f"/images/{name}/json"):
+            try:
+                found.append(api.get_json(path))
+                break
+            except NotFound:
+                continue
+        else:
+            output.error(f"Error: No such object: {name}")
+            failed = True
+    output.line(json.dumps(found, indent=4))
+    return 1 if failed else 0
+
+
+# -- ps, logs, attach --------------------------------------------------------------------
+
+
+def ps(args: argparse.Namespace, api: Transport) -> int:
+    filters: dict[str, list[str]] = {}
+    for item in args.filter:
+        key, _, value = item.partition("=")
+        filters.setdefault(key, []).append(value)
+    query = {"all": "1" if args.all else "0"}
+    if filters:
+        query["filters"] = json.dumps(filters)
+    containers = api.get_json("/containers/json", query=query)
+    if args.quiet:
+        for c in containers:
+            output.line(c["Id"] if args.no_trunc else c["Id"][:12])
+        return 0
+    if args.format == "json":
+        for c in containers:
+            output.line(json.dumps(c))
+        return 0
+    rows = []
+    for c in containers:
+        command = c["Command"] if args.no_trunc else _trunc(c["Command"], 20)
+        rows.append(
+            [
+                c["Id"] if args.no_trunc else c["Id"][:12],
+                c["Image"],
+                f'"{command}"',
+                _since(c["Created"]),
+                c["Status"],
+                "",
+                ",".join(n.lstrip("/") for n in c["Names"]),
+            ]
+        )
+    output.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+    return 0
+
+
+def _trunc(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _since(created: int) -> str:
+    seconds = int(time.time()) - int(created)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return f"{max(seconds, 0)} seconds ago" if seconds > 1 else "Less than a second ago"
+
+
+def logs(args: argparse.Namespace, api: Transport) -> int:
+    info = api.get_json(f"/containers/{args.container}/json")
+    query = {
+        "stdout": "1",
+        "stderr": "1",
+        "tail": args.tail,
+        "follow": "1" if args.follow else "0",
+        "timestamps": "1" if args.timestamps else "0",
+    }
+    for key in ("since", "until"):
+        value = getattr(args, key)
+        if value:
+            query[key] = _timestamp(value)
+    sock = hijack.open_socket(api.host)
+    status, leftover = hijack.request_head(
+        sock, "GET", f"/containers/{info['Id']}/logs", query, upgrade=False
+    )
+    if status != 200:
+        raise hijack.read_error(sock, status, leftover)
+    body = _dechunk(sock, leftover)
+    if info["Config"]["Tty"]:
+        for data in body:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        return 0
+    buf = b""
+    for data in body:
+        buf += data
+        while len(buf) >= 8:
+            stream, size = struct.unpack(">BxxxL", buf[:8])
+            if len(buf) < 8 + size:
+                break
+            target = sys.stderr.buffer if stream == 2 else sys.stdout.buffer
+            target.write(buf[8 : 8 + size])
+            target.flush()
+            buf = buf[8 + size :]
+    return 0
+
+
+def _timestamp(value: str) -> str:
+    """Docker's forms: a Unix time, an RFC 3339 time, or a duration like 10m, 2h, 30s."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
+        return f"{time.time() - float(value[:-1]) * units[value[-1]]:.3f}"
+    try:
+        return f"{float(value):.3f}"
+    except ValueError:
+        pass
+    try:
+        return f"{datetime.fromisoformat(value.replace('Z', '+00:00')).timestamp():.3f}"
+    except ValueError as exc:
+        raise ClientError(f"invalid time: {value!r}") from exc
+
+
+def _dechunk(sock: Any, data: bytes) -> Iterator[bytes]:
+    """The body of a chunked HTTP response, chunk by chunk, as it arrives."""
+    while True:
+        while b"\r\n" not in data:
+            more = sock.recv(65536)
+            if not more:
+                return
+            data += more
+        line, _, data = data.partition(b"\r\n")
+        size = int(line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            return
+        while len(data) < size + 2:
+            more = sock.recv(65536)
+            if not more:
+                yield data[:size]
+                return
+            data += more
+        yield data[:size]
+        data = data[size + 2 :]
+
+
+def attach(args: argparse.Namespace, api: Transport) -> int:
+    info = api.get_json(f"/containers/{args.container}/json")
+    if not info["State"]["Running"]:
+        raise ClientError("You cannot attach to a stopped container, start it first")
+    stdin = not args.no_stdin and bool(info["Config"]["OpenStdin"])
+    return _attach_and_start(
+        api,
+        info["Id"],
+        tty=bool(info["Config"]["Tty"]),
+        stdin=stdin,
+        condition="",
+        detach_keys=args.detach_keys,
+        start=False,
+    )

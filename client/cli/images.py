@@ -1,0 +1,260 @@
+"""Image commands: pull, push, images, rmi, tag, history, save, load, import, image bootstrap."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.parse
+from typing import Any
+
+from client import progress
+from client.cli import output
+from client.cli.containers import _split_tag, pull
+from client.credentials import auth_header
+from client.errors import APIError, ClientError
+from client.transport import Transport
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("pull", help="pull an image from a registry")
+    p.add_argument("image")
+    p.set_defaults(run=pull_cmd)
+    p = sub.add_parser("push", help="push an image to a registry")
+    p.add_argument("image")
+    p.set_defaults(run=push)
+    p = sub.add_parser("images", help="list images")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", default="")
+    p.add_argument("reference", nargs="?")
+    p.set_defaults(run=images)
+    p = sub.add_parser("rmi", help="remove images")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--no-prune", action="store_true")
+    p.add_argument("images", nargs="+")
+    p.set_defaults(run=rmi)
+    p = sub.add_parser("tag", help="give an image another name")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.set_defaults(run=tag)
+    p = sub.add_parser("history", help="show an image's history")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("image")
+    p.set_defaults(run=history)
+    p = sub.add_parser("save", help="write images to a tar archive (Docker's format)")
+    p.add_argument("-o", "--output", required=False)
+    p.add_argument("images", nargs="+")
+    p.set_defaults(run=save)
+    p = sub.add_parser("load", help="load images from a tar archive")
+    p.add_argument("-i", "--input")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(run=load)
+    p = sub.add_parser("import", help="make an image from a root filesystem tarball")
+    p.add_argument("-c", "--change", action="append", default=[])
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("file", help="the tarball, or - for standard input")
+    p.add_argument("reference", nargs="?", default="")
+    p.set_defaults(run=import_)
+    p = sub.add_parser("image", help="image operations beyond Docker's")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    v = verbs.add_parser("bootstrap", help="build a Debian image from Debian's mirror")
+    v.add_argument("reference", help="e.g. debian:bookworm")
+    v.add_argument("--suite", default="", help="Debian suite (default: the reference's tag)")
+    v.add_argument("--mirror", default="")
+    v.add_argument("--variant", default="")
+    v.set_defaults(run=bootstrap)
+
+
+def pull_cmd(args: argparse.Namespace, api: Transport) -> int:
+    name, tag_ = _split_tag(args.image)
+    if "@" not in args.image and ":" not in args.image.rsplit("/", 1)[-1]:
+        output.line("Using default tag: latest")
+    pull(api, args.image)
+    output.line(f"{name}{'@' if tag_.startswith('sha256:') else ':'}{tag_}")
+    return 0
+
+
+def push(args: argparse.Namespace, api: Transport) -> int:
+    name, tag_ = _split_tag(args.image)
+    headers = {"X-Registry-Auth": auth_header(name)}
+    messages = api.stream_json(
+        "POST",
+        f"/images/{urllib.parse.quote(name, safe='/:')}/push",
+        query={"tag": tag_},
+        headers=headers,
+    )
+    aux = progress.show(messages, sys.stdout)
+    if aux.get("Digest"):
+        output.line(f"{aux.get('Tag', tag_)}: digest: {aux['Digest']} size: {aux.get('Size', 0)}")
+    return 0
+
+
+def images(args: argparse.Namespace, api: Transport) -> int:
+    filters: dict[str, list[str]] = {}
+    for item in args.filter:
+        key, _, value = item.partition("=")
+        filters.setdefault(key, []).append(value)
+    if args.reference:
+        filters.setdefault("reference", []).append(args.reference)
+    query = {"all": "1" if args.all else "0"}
+    if filters:
+        query["filters"] = json.dumps(filters)
+    found: list[dict[str, Any]] = api.get_json("/images/json", query=query)
+    if args.quiet:
+        for image in found:
+            output.line(_short(image["Id"], args.no_trunc))
+        return 0
+    if args.format == "json":
+        for image in found:
+            output.line(json.dumps(image))
+        return 0
+    rows = []
+    for image in found:
+        names = image["RepoTags"] or ["<none>:<none>"]
+        for name in names:
+            repo, _, tag_ = name.rpartition(":")
+            rows.append(
+                [
+                    repo,
+                    tag_,
+                    _short(image["Id"], args.no_trunc),
+                    _ago(image["Created"]),
+                    output.human_bytes(image["Size"]),
+                ]
+            )
+    output.table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows)
+    return 0
+
+
+def _short(image_id: str, full: bool) -> str:
+    return image_id if full else image_id.removeprefix("sha256:")[:12]
+
+
+def _ago(created: int) -> str:
+    seconds = max(0, int(time.time()) - int(created))
+    for unit, size in (
+        ("year", 31536000),
+        ("month", 2592000),
+        ("week", 604800),
+        ("day", 86400),
+        ("hour", 3600),
+        ("minute", 60),
+    ):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return "Less than a minute ago" if seconds >= 1 else "Less than a second ago"
+
+
+def rmi(args: argparse.Namespace, api: Transport) -> int:
+    failed = False
+    query = {"force": "1" if args.force else "0", "noprune": "1" if args.no_prune else "0"}
+    for name in args.images:
+        try:
+            _, data = api.request(
+                "DELETE", f"/images/{urllib.parse.quote(name, safe='/:@')}", query=query
+            )
+        except APIError as exc:
+            output.error(f"Error response from daemon: {exc.message}")
+            failed = True
+            continue
+        for item in json.loads(data):
+            for key, value in item.items():
+                output.line(f"{key}: {value}")
+    return 1 if failed else 0
+
+
+def tag(args: argparse.Namespace, api: Transport) -> int:
+    repo, tag_ = _split_tag(args.target)
+    api.request(
+        "POST",
+        f"/images/{urllib.parse.quote(args.source, safe='/:@')}/tag",
+        query={"repo": repo, "tag": tag_},
+    )
+    return 0
+
+
+def history(args: argparse.Namespace, api: Transport) -> int:
+    entries = api.get_json(f"/images/{urllib.parse.quote(args.image, safe='/:@')}/history")
+    rows = []
+    for e in entries:
+        ident = e["Id"] if args.no_trunc or e["Id"] == "<missing>" else _short(e["Id"], False)
+        created_by = e["CreatedBy"] if args.no_trunc else _trunc(e["CreatedBy"], 45)
+        rows.append(
+            [ident, _ago(e["Created"]), created_by, output.human_bytes(e["Size"]), e["Comment"]]
+        )
+    output.table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
+    return 0
+
+
+def _trunc(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def save(args: argparse.Namespace, api: Transport) -> int:
+    if not args.output and sys.stdout.isatty():
+        raise ClientError("refusing to write an archive to a terminal; use -o or redirect")
+    query = [("names", n) for n in args.images]
+    url = "/images/get?" + urllib.parse.urlencode(query)
+    target = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for chunk in api.stream_bytes("GET", url):
+            target.write(chunk)
+    finally:
+        if args.output:
+            target.close()
+    return 0
+
+
+def load(args: argparse.Namespace, api: Transport) -> int:
+    source = open(args.input, "rb") if args.input else sys.stdin.buffer  # noqa: SIM115
+    try:
+        messages = api.upload_json(
+            "POST", "/images/load", source, query={"quiet": "1" if args.quiet else "0"}
+        )
+        progress.show(messages, sys.stdout)
+    finally:
+        if args.input:
+            source.close()
+    return 0
+
+
+def import_(args: argparse.Namespace, api: Transport) -> int:
+    query: list[tuple[str, str]] = [("fromSrc", "-"), ("message", args.message)]
+    if args.reference:
+        repo, tag_ = _split_tag(args.reference)
+        query += [("repo", repo), ("tag", tag_)]
+    query += [("changes", change) for change in args.change]
+    source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
+    try:
+        messages = api.upload_json(
+            "POST", "/images/create?" + urllib.parse.urlencode(query), source
+        )
+        last = ""
+        for message in messages:
+            if message.get("error"):
+                raise ClientError(str(message["error"]))
+            last = str(message.get("status", last))
+        output.line(last)
+    finally:
+        if args.file != "-":
+            source.close()
+    return 0
+
+
+def bootstrap(args: argparse.Namespace, api: Transport) -> int:
+    _, tag_ = _split_tag(args.reference)
+    body = {
+        "reference": args.reference,
+        "suite": args.suite or tag_,
+        "mirror": args.mirror,
+        "variant": args.variant,
+    }
+    messages = api.stream_json("POST", "/estiba/v1/images/bootstrap", versioned=False, body=body)
+    progress.show(messages, sys.stdout)
+    output.line(args.reference)
+    return 0

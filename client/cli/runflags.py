@@ -1,0 +1,160 @@
+"""The flags of ``estiba run`` and ``estiba create``, turned into Docker's create body."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from client.errors import ClientError
+
+SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)b?$", re.IGNORECASE)
+UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def add_create_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
+    p.add_argument("--name", default="", help="the container's name")
+    p.add_argument("-e", "--env", action="append", default=[], help="set an environment variable")
+    p.add_argument("--env-file", action="append", default=[], help="read variables from a file")
+    p.add_argument("-w", "--workdir", default="", help="working directory inside the container")
+    p.add_argument("-u", "--user", default="", help="user[:group] to run as")
+    p.add_argument("--entrypoint", default=None, help="override the image's entrypoint")
+    p.add_argument("-h", "--hostname", default="", help="the container's host name")
+    p.add_argument("-l", "--label", action="append", default=[], help="set a label k=v")
+    p.add_argument("--init", action="store_true", help="run an init as PID 1")
+    p.add_argument("--restart", default="no", help="no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("-m", "--memory", default="", help="memory limit (e.g. 64m)")
+    p.add_argument("--cpus", default="", help="number of CPUs (e.g. 1.5)")
+    p.add_argument("--pids-limit", type=int, default=0, help="process limit")
+    p.add_argument("--read-only", action="store_true", help="mount the root read-only")
+    p.add_argument("--tmpfs", action="append", default=[], help="mount a tmpfs: /path[:opts]")
+    p.add_argument(
+        "-v", "--volume", action="append", default=[], help="bind or volume src:dst[:ro]"
+    )
+    p.add_argument("--network", "--net", default="", help="network: bridge, none, host")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--stop-signal", default="", help="signal that stops the container")
+    p.add_argument("--stop-timeout", type=int, default=None, help="seconds before SIGKILL")
+    p.add_argument("--security-opt", action="append", default=[], help="e.g. no-new-privileges")
+    p.add_argument("-p", "--publish", action="append", default=[], help="publish a port")
+    p.add_argument("--expose", action="append", default=[], help="expose a port")
+    p.add_argument("image", help="the image")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
+
+
+def size(text: str) -> int:
+    match = SIZE_RE.match(text.strip())
+    if not match:
+        raise ClientError(f"invalid size: {text!r}")
+    return int(float(match.group(1)) * UNITS[match.group(2).lower()])
+
+
+def _env(args: argparse.Namespace) -> list[str]:
+    env: list[str] = []
+    for path in args.env_file:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as exc:
+            raise ClientError(f"cannot read env file {path}: {exc.strerror}") from exc
+        env += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    env += args.env
+    out = []
+    for item in env:  # "NAME" alone takes the value from the caller's environment
+        if "=" not in item:
+            if item in os.environ:
+                out.append(f"{item}={os.environ[item]}")
+            continue
+        out.append(item)
+    return out
+
+
+def _restart(text: str) -> dict[str, Any]:
+    name, _, count = text.partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise ClientError(f"invalid restart policy {text!r}")
+    if count and (name != "on-failure" or not count.isdigit()):
+        raise ClientError(f"invalid restart policy {text!r}")
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def _binds(volumes: list[str]) -> list[str]:
+    binds = []
+    for spec in volumes:
+        parts = spec.split(":")
+        if len(parts) == 1:
+            raise ClientError(f"anonymous volumes are not supported yet: {spec!r}")
+        source = parts[0]
+        if source.startswith((".", "~")) or "/" in source:
+            source = os.path.abspath(os.path.expanduser(source))
+        binds.append(":".join([source, *parts[1:]]))
+    return binds
+
+
+def create_body(args: argparse.Namespace) -> dict[str, Any]:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    host: dict[str, Any] = {
+        "AutoRemove": args.rm,
+        "NetworkMode": args.network or "default",
+        "RestartPolicy": _restart(args.restart),
+        "Binds": _binds(args.volume),
+        "Tmpfs": dict(_tmpfs(t) for t in args.tmpfs),
+        "ReadonlyRootfs": args.read_only,
+        "Init": args.init,
+        "Memory": size(args.memory) if args.memory else 0,
+        "NanoCpus": int(float(args.cpus) * 1e9) if args.cpus else 0,
+        "PidsLimit": args.pids_limit,
+        "SecurityOpt": args.security_opt,
+    }
+    if args.tty and sys_stdout_tty():
+        cols, rows = shutil.get_terminal_size()
+        host["ConsoleSize"] = [rows, cols]
+    body: dict[str, Any] = {
+        "Image": args.image,
+        "Cmd": command or None,
+        "Env": _env(args),
+        "WorkingDir": args.workdir,
+        "User": args.user,
+        "Hostname": args.hostname,
+        "Labels": dict(_label(lb) for lb in args.label),
+        "Tty": args.tty,
+        "OpenStdin": args.interactive,
+        "StdinOnce": args.interactive,
+        "AttachStdin": args.interactive,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "StopSignal": args.stop_signal,
+        "ExposedPorts": {_port(p): {} for p in args.expose},
+        "HostConfig": host,
+    }
+    if args.stop_timeout is not None:
+        body["StopTimeout"] = args.stop_timeout
+    if args.entrypoint is not None:
+        body["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
+    if args.publish:
+        raise ClientError("publishing ports (-p) is not supported yet")
+    return body
+
+
+def sys_stdout_tty() -> bool:
+    return os.isatty(1)
+
+
+def _tmpfs(text: str) -> tuple[str, str]:
+    path, _, options = text.partition(":")
+    return path, options
+
+
+def _label(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    return key, value
+
+
+def _port(text: str) -> str:
+    return text if "/" in text else f"{text}/tcp"

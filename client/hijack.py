@@ -1,0 +1,163 @@
+"""The client side of Docker's hijacked attach: one socket, raw bytes both ways.
+
+Output is multiplexed (8-byte frame headers) when the container has no terminal, raw when it
+has one. Our side half-closes the socket when stdin ends, which is how the server learns of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import socket
+import struct
+import sys
+import threading
+import urllib.parse
+from typing import BinaryIO
+
+from client.errors import APIError, ConnectionFailed, from_status
+from client.transport import API_PREFIX
+
+DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+def open_socket(host: str, timeout: float | None = None) -> socket.socket:
+    try:
+        if host.startswith("unix://"):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(host.removeprefix("unix://"))
+        else:
+            address = host.split("://", 1)[1]
+            name, _, port = address.rpartition(":")
+            sock = socket.create_connection((name.strip("[]"), int(port)), timeout)
+    except OSError as exc:
+        raise ConnectionFailed(f"cannot connect to estiba at {host}: {exc.strerror}") from exc
+    return sock
+
+
+def request_head(
+    sock: socket.socket, method: str, path: str, query: dict[str, str], *, upgrade: bool
+) -> tuple[int, bytes]:
+    """Send a body-less request and read the response head; returns (status, leftover bytes)."""
+    url = API_PREFIX + path + ("?" + urllib.parse.urlencode(query) if query else "")
+    head = f"{method} {url} HTTP/1.1\r\nHost: estiba\r\nUser-Agent: estiba-cli\r\n"
+    head += "Content-Length: 0\r\n"
+    if upgrade:
+        head += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+    sock.sendall((head + "\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionFailed("the connection closed before the server answered")
+        data += chunk
+    header, _, rest = data.partition(b"\r\n\r\n")
+    status = int(header.split(b" ", 2)[1])
+    return status, rest
+
+
+def read_error(sock: socket.socket, status: int, leftover: bytes) -> APIError:
+    body = leftover
+    with contextlib.suppress(OSError):
+        sock.settimeout(2)
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    try:
+        text = body[body.index(b"{") : body.rindex(b"}") + 1]
+        message = str(json.loads(text).get("message", ""))
+    except ValueError:
+        message = body.decode(errors="replace").strip()
+    return from_status(status, message or f"HTTP {status}")
+
+
+class Attachment:
+    """A live attach: pumps stdin to the socket and the socket to stdout/stderr."""
+
+    def __init__(self, sock: socket.socket, leftover: bytes, *, tty: bool) -> None:
+        self.sock = sock
+        self.tty = tty
+        self.detached = False
+        self._buffer = leftover
+
+    def pump_stdin(self, source: BinaryIO, detach_keys: bytes | None) -> threading.Thread:
+        thread = threading.Thread(target=self._stdin, args=(source, detach_keys), daemon=True)
+        thread.start()
+        return thread
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def _stdin(self, source: BinaryIO, detach_keys: bytes | None) -> None:
+        fd = source.fileno()
+        matched = 0
+        try:
+            while True:
+                ready, _, _ = select.select([fd], [], [], 0.5)
+                if not ready:
+                    continue
+                data = os.read(fd, 4096)
+                if not data:
+                    break
+                if detach_keys:
+                    out = bytearray()
+                    for byte in data:
+                        if byte == detach_keys[matched]:
+                            matched += 1
+                            if matched == len(detach_keys):
+                                self.detached = True
+                                with contextlib.suppress(OSError):
+                                    self.sock.shutdown(socket.SHUT_RDWR)
+                                return
+                            continue
+                        out += detach_keys[:matched]
+                        matched = 0
+                        out.append(byte)
+                    data = bytes(out)
+                if data:
+                    self.sock.sendall(data)
+        except OSError:
+            return
+        self.close_stdin()
+
+    def pump_output(self) -> None:
+        """Copy output until the server closes the stream."""
+        out, err = sys.stdout.buffer, sys.stderr.buffer
+        if self.tty:
+            while data := self._read():
+                out.write(data)
+                out.flush()
+            return
+        buf, self._buffer = self._buffer, b""
+        while True:
+            while len(buf) < 8:
+                if not (more := self._recv()):
+                    return
+                buf += more
+            stream, size = struct.unpack(">BxxxL", buf[:8])
+            while len(buf) < 8 + size:
+                if not (more := self._recv()):
+                    return
+                buf += more
+            target = err if stream == 2 else out
+            target.write(buf[8 : 8 + size])
+            target.flush()
+            buf = buf[8 + size :]
+
+    def _read(self) -> bytes:
+        if self._buffer:
+            data, self._buffer = self._buffer, b""
+            return data
+        return self._recv()
+
+    def _recv(self) -> bytes:
+        try:
+            return self.sock.recv(65536)
+        except OSError:
+            return b""

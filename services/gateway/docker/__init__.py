@@ -1,0 +1,1 @@
+"""Docker Engine API shapes: request bodies and query strings in, JSON views out."""
