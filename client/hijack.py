@@ -48,6 +48,11 @@ def request_head(
     if upgrade:
         head += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
     sock.sendall((head + "\r\n").encode())
+    return read_head(sock)
+
+
+def read_head(sock: socket.socket) -> tuple[int, bytes]:
+    """Read a response head; returns (status, the bytes that came after it)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)

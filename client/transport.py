@@ -163,6 +163,15 @@ class Transport:
         """Stream ``source`` (a binary file) as the body; yield the JSON lines of the answer."""
         return self.stream_json(method, path, query=query, body=source)
 
+    def upload_put(self, path: str, source: Any, *, query: dict[str, str]) -> None:
+        """PUT a binary file as the body (docker cp into a container)."""
+        self._open("PUT", path, query=query, body=source, headers=None, versioned=True).read()
+
+    def head(self, path: str, *, query: dict[str, str]) -> dict[str, str]:
+        response = self._open("HEAD", path, query=query, body=None, headers=None, versioned=True)
+        response.read()
+        return dict(response.getheaders())
+
     def stream_bytes(self, method: str, path: str) -> Iterator[bytes]:
         response = self._open(method, path, query=None, body=None, headers=None, versioned=True)
         while chunk := response.read(1 << 20):

@@ -217,7 +217,7 @@ def _wait_result(sock: Any, data: bytes) -> int:
 
 
 @contextlib.contextmanager
-def _terminal(api: Transport, cid: str, raw: bool) -> Iterator[None]:
+def _terminal(api: Transport, cid: str, raw: bool, *, resize_path: str = "") -> Iterator[None]:
     """Raw mode for the local terminal while attached; its size follows the window's."""
     if not raw or not os.isatty(0):
         yield
@@ -228,7 +228,11 @@ def _terminal(api: Transport, cid: str, raw: bool) -> Iterator[None]:
     def resize(*_: object) -> None:
         cols, rows = shutil.get_terminal_size()
         with contextlib.suppress(ClientError):
-            api.request("POST", f"/containers/{cid}/resize", query={"h": str(rows), "w": str(cols)})
+            api.request(
+                "POST",
+                resize_path or f"/containers/{cid}/resize",
+                query={"h": str(rows), "w": str(cols)},
+            )
 
     previous = signal.signal(signal.SIGWINCH, resize)
     tty.setraw(fd)

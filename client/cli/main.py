@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from client.cli import containers, daemon, images, output, registry, system
+from client.cli import containers, daemon, images, inside, output, registry, system, volumes
 from client.errors import ClientError
 from client.transport import Transport, resolve_host
 
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="daemon socket (default: $ESTIBA_HOST or unix:///run/estiba/estiba.sock)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (system, daemon, containers, images, registry):
+    for module in (system, daemon, containers, inside, images, volumes, registry):
         module.register(sub)
     return parser
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import grpc
 
 from services.engine.api.containers import ContainersServicer
+from services.engine.api.filesystems import FilesystemsServicer
 from services.engine.api.images import ImagesServicer
 from services.engine.api.system import SystemServicer
+from services.engine.api.volumes import VolumesServicer
 from services.engine.config import EngineConfig
 from services.engine.containers.execs import ExecManager
 from services.engine.containers.manager import ContainerManager
@@ -21,12 +23,15 @@ from services.engine.images.platform import host_platform
 from services.engine.images.service import ImageService
 from services.engine.peers.images import LocalImages
 from services.engine.peers.netd import NetdSandboxes
+from services.engine.runtime.files import ContainerFiles
 from services.engine.runtime.runner import ContainerRunner
 from services.engine.store.containers import ContainerStore
 from services.engine.store.images import ContainersTable, ImageStore
 from services.engine.store.migrations import MIGRATIONS
 from services.engine.store.sqlite import EngineStore
+from services.engine.store.volumes import VolumeStore
 from services.engine.unpack.layers import LayerStore
+from services.engine.volumes.manager import VolumeManager
 from services.kit import errors, grpcserver
 from services.kit.db import Database
 from services.kit.grpcclient import open_channel
@@ -68,16 +73,25 @@ async def prepare_images(config: EngineConfig, images: ImageService) -> None:
 
 
 def container_manager(
-    config: EngineConfig, db: Database, images: ImageService, netd: grpc.aio.Channel
+    config: EngineConfig,
+    db: Database,
+    images: ImageService,
+    volumes: VolumeManager,
+    netd: grpc.aio.Channel,
 ) -> ContainerManager:
     runner = ContainerRunner(
-        config.state_dir, config.engine_run_dir, config.cgroup_parent, config.runtime
+        config.state_dir,
+        config.engine_run_dir,
+        config.cgroup_parent,
+        config.runtime,
+        volume_path=volumes.path,
     )
     return ContainerManager(
         ContainerStore(db),
         LocalImages(images, config.state_dir / "empty-layer"),
         NetdSandboxes(netd),
         runner,
+        volumes,
     )
 
 
@@ -90,20 +104,32 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
         store = EngineStore(db)
         images = image_service(config, db, registries)
         await prepare_images(config, images)
-        containers = container_manager(config, db, images, netd)
+        volume_store = VolumeStore(db)
+        volumes = VolumeManager(volume_store, volume_store, config.state_dir / "volumes")
+        containers = container_manager(config, db, images, volumes, netd)
         await containers.recover()
         system = SystemServicer(config, store, read_host(), await runtime_version(config.runtime))
         images_api = ImagesServicer(images)
         host = read_host()
         execs = ExecManager(containers)
         containers_api = ContainersServicer(containers, execs, host.mem_total)
+        volumes_api = VolumesServicer(volumes)
+        files_api = FilesystemsServicer(ContainerFiles(containers, images, config.tmp_dir))
         async with grpcserver.serving(
             config.grpc_target,
-            [system.register, images_api.register, containers_api.register],
+            [
+                system.register,
+                images_api.register,
+                containers_api.register,
+                volumes_api.register,
+                files_api.register,
+            ],
             services=[
                 "estiba.engine.v1.System",
                 "estiba.engine.v1.Images",
                 "estiba.engine.v1.Containers",
+                "estiba.engine.v1.Volumes",
+                "estiba.engine.v1.Filesystems",
             ],
         ):
             await stop.wait()

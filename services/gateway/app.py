@@ -10,7 +10,15 @@ from services.gateway.backends import Backends
 from services.gateway.config import GatewayConfig
 from services.gateway.keys import BACKENDS, CONFIG
 from services.gateway.middleware import MIDDLEWARES
-from services.gateway.routes import containers, execs, images, registry, system
+from services.gateway.routes import (
+    containers,
+    execs,
+    files,
+    images,
+    registry,
+    system,
+    volumes,
+)
 
 
 def make_app(config: GatewayConfig) -> web.Application:
@@ -21,6 +29,8 @@ def make_app(config: GatewayConfig) -> web.Application:
     containers.setup(app)
     images.setup(app)
     execs.setup(app)
+    volumes.setup(app)
+    files.setup(app)
     registry.setup(app)
     return app
 

@@ -8,16 +8,22 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from estiba.engine.v1 import containers_pb2_grpc, engine_pb2_grpc, images_pb2_grpc
+from estiba.engine.v1 import (
+    containers_pb2_grpc,
+    engine_pb2_grpc,
+    images_pb2_grpc,
+    volumes_pb2_grpc,
+)
 from estiba.netd.v1 import netd_pb2_grpc
 from estiba.registry.v1 import registry_pb2_grpc
 from services.gateway.config import GatewayConfig
 from services.kit.grpcclient import open_channel
 
 if TYPE_CHECKING:
-    from estiba.engine.v1.containers_pb2_grpc import ContainersAsyncStub
+    from estiba.engine.v1.containers_pb2_grpc import ContainersAsyncStub, FilesystemsAsyncStub
     from estiba.engine.v1.engine_pb2_grpc import SystemAsyncStub as EngineSystemStub
     from estiba.engine.v1.images_pb2_grpc import ImagesAsyncStub
+    from estiba.engine.v1.volumes_pb2_grpc import VolumesAsyncStub
     from estiba.netd.v1.netd_pb2_grpc import SystemAsyncStub as NetdSystemStub
     from estiba.registry.v1.registry_pb2_grpc import MaintenanceAsyncStub, RepositoriesAsyncStub
     from estiba.registry.v1.registry_pb2_grpc import SystemAsyncStub as RegistrySystemStub
@@ -36,6 +42,8 @@ class Backends:
     registry_system: RegistrySystemStub
     containers: ContainersAsyncStub
     images: ImagesAsyncStub
+    volumes: VolumesAsyncStub
+    filesystems: FilesystemsAsyncStub
     registry_repositories: RepositoriesAsyncStub
     registry_maintenance: MaintenanceAsyncStub
 
@@ -51,6 +59,8 @@ class Backends:
             registry_system=registry_pb2_grpc.SystemStub(channels["registry"]),
             containers=containers_pb2_grpc.ContainersStub(channels["engine"]),
             images=images_pb2_grpc.ImagesStub(channels["engine"]),
+            volumes=volumes_pb2_grpc.VolumesStub(channels["engine"]),
+            filesystems=containers_pb2_grpc.FilesystemsStub(channels["engine"]),
             registry_repositories=registry_pb2_grpc.RepositoriesStub(channels["registry"]),
             registry_maintenance=registry_pb2_grpc.MaintenanceStub(channels["registry"]),
         )

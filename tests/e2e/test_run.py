@@ -146,3 +146,22 @@ def test_nothing_left_behind(estiba_instance: EstibaInstance) -> None:
     assert str(inst.root) not in mounts
     netns = inst.run_dir / "netns"
     assert not netns.exists() or list(netns.iterdir()) == []
+
+
+@pytest.mark.parametrize("cli", ["estiba", "docker"])
+def test_exec_it_through_a_terminal(estiba_instance: EstibaInstance, cli: str) -> None:
+    inst = estiba_instance
+    name = f"exec-{cli}"
+    inst.docker("run", "-d", "--name", name, "busybox", "sleep", "300")
+    argv = [*ESTIBA] if cli == "estiba" else ["docker", "-H", inst.host]
+    term = Terminal([*argv, "exec", "-it", name, "sh"], _env(inst), rows=30, cols=100)
+    try:
+        term.expect(r"[#$] ")
+        term.send("stty size; echo inside-$((3*3))\r")
+        term.expect("30 100")
+        term.expect("inside-9")
+        term.send("exit 7\r")
+        assert term.wait() == 7
+    finally:
+        term.kill()
+    inst.docker("rm", "-f", name)

@@ -27,7 +27,7 @@ from services.engine.containers.models import (
     ContainerSpec,
     Usage,
 )
-from services.engine.containers.ports import Images, Records, Runtime, Sandboxes
+from services.engine.containers.ports import Images, Records, Runtime, Sandboxes, Volumes
 from services.kit import errors
 from services.kit.log import get_logger
 from services.kit.tasks import spawn
@@ -42,8 +42,14 @@ def now() -> str:
 
 class ContainerManager:
     def __init__(
-        self, records: Records, images: Images, sandboxes: Sandboxes, runtime: Runtime
+        self,
+        records: Records,
+        images: Images,
+        sandboxes: Sandboxes,
+        runtime: Runtime,
+        volumes: Volumes,
     ) -> None:
+        self.volumes = volumes
         self.records = records
         self.images = images
         self.sandboxes = sandboxes
@@ -65,6 +71,9 @@ class ContainerManager:
         if mode not in BUILTIN_NETWORKS:
             raise errors.NotFound(f"network {mode} not found", reason="NETWORK_UNKNOWN")
         image = await self.images.for_container(spec.image)
+        for mount in spec.mounts:
+            if mount.type == "volume":
+                await self.volumes.create(mount.source)  # Docker makes a named volume on use
         cid = resolve.new_id()
         c = Container(
             id=cid,

@@ -32,8 +32,17 @@ INIT_BINARIES = (Path("/usr/bin/tini-static"), Path("/usr/bin/catatonit"))
 
 
 class ContainerRunner:
-    def __init__(self, state_dir: Path, run_dir: Path, cgroup_parent: str, runtime: str) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        run_dir: Path,
+        cgroup_parent: str,
+        runtime: str,
+        *,
+        volume_path: Callable[[str], Path] | None = None,
+    ) -> None:
         self.containers_dir = state_dir / "containers"
+        self.volume_path = volume_path or (lambda name: state_dir / "volumes" / name / "_data")
         self.run_dir = run_dir
         self.cgroup_parent = cgroup_parent
         self.runc = Runc(run_dir / "runc", runtime)
@@ -107,6 +116,10 @@ class ContainerRunner:
         for m in c.spec.mounts:
             if m.type == "tmpfs":
                 tmpfs.append(spec.TmpfsMount(m.target, m.options))
+            elif m.type == "volume":
+                source = self.volume_path(m.source)
+                _copy_up(merged, m.target, source)
+                binds.append(spec.BindMount(source, m.target, m.read_only))
             else:
                 binds.append(spec.BindMount(Path(m.source), m.target, m.read_only))
         init = next((p for p in INIT_BINARIES if p.exists()), None) if c.spec.init else None
@@ -228,6 +241,15 @@ class ContainerRunner:
 
     def is_alive(self, c: Container) -> bool:
         return bool(c.conmon_pid) and conmon.is_conmon_of(c.conmon_pid, c.id)
+
+
+def _copy_up(merged: Path, target: str, volume: Path) -> None:
+    """A volume mounted for the first time over image content starts with that content."""
+    image_dir = merged / target.lstrip("/")
+    if not volume.is_dir() or any(volume.iterdir()):
+        return
+    if image_dir.is_dir() and not image_dir.is_symlink():
+        shutil.copytree(image_dir, volume, symlinks=True, dirs_exist_ok=True)
 
 
 def _default_hosts(hostname: str) -> str:

@@ -1,6 +1,6 @@
 """The schema of engine.db, one migration per released change.
 
-Version 3::
+Version 4::
 
     images        id (PK, sha256 of the config) · created_at (stored on this node)
                   · config (the config JSON, exact bytes) · parent (image id or '')
@@ -17,6 +17,8 @@ Version 3::
                   · pid · conmon_pid · exit_code · error · started_at · finished_at
                   · oom_killed · restart_count · manually_stopped
                   · sandbox (what netd set up: netns, addresses, hosts, resolv.conf; JSON)
+    volumes       name (PK) · driver · created_at · labels (JSON) · options (JSON)
+                  a directory <state>/volumes/<name>/_data exists for every row
 
 An image's layers are listed lowest first (position 0 is the base). A layer directory
 ``<state>/layers/<chain id hex>`` exists for every row of ``layers``; a blob
@@ -103,6 +105,19 @@ MIGRATIONS = [
         ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE containers ADD COLUMN sandbox TEXT NOT NULL DEFAULT '{}';
         CREATE INDEX containers_image ON containers(image_id);
+        """,
+    ),
+    Migration(
+        4,
+        "named volumes",
+        """
+        CREATE TABLE volumes (
+            name TEXT PRIMARY KEY,
+            driver TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            labels TEXT NOT NULL DEFAULT '{}',
+            options TEXT NOT NULL DEFAULT '{}'
+        );
         """,
     ),
 ]

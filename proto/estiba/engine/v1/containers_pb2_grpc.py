@@ -934,3 +934,299 @@ class Containers:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class FilesystemsStub:
+    """Copying files, committing and exporting.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.StatPath = channel.unary_unary(
+                '/estiba.engine.v1.Filesystems/StatPath',
+                request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PathRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PathStat.FromString,
+                _registered_method=True)
+        self.GetArchive = channel.unary_stream(
+                '/estiba.engine.v1.Filesystems/GetArchive',
+                request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PathRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.ArchiveChunk.FromString,
+                _registered_method=True)
+        self.PutArchive = channel.stream_unary(
+                '/estiba.engine.v1.Filesystems/PutArchive',
+                request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PutArchiveRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
+                _registered_method=True)
+        self.Export = channel.unary_stream(
+                '/estiba.engine.v1.Filesystems/Export',
+                request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.ArchiveChunk.FromString,
+                _registered_method=True)
+        self.Commit = channel.unary_unary(
+                '/estiba.engine.v1.Filesystems/Commit',
+                request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.CommitRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.CommitResponse.FromString,
+                _registered_method=True)
+        self.Changes = channel.unary_unary(
+                '/estiba.engine.v1.Filesystems/Changes',
+                request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.ChangesResponse.FromString,
+                _registered_method=True)
+
+
+class FilesystemsServicer:
+    """Copying files, committing and exporting.
+    """
+
+    def StatPath(self, request, context):
+        """What a path in the container is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetArchive(self, request, context):
+        """A tar of a path in the container (its stat first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutArchive(self, request_iterator, context):
+        """Extract a tar into a directory of the container.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Export(self, request, context):
+        """The container's whole filesystem as a tar.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Commit(self, request, context):
+        """A new image from the container's changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Changes(self, request, context):
+        """What changed in the container's read-write layer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_FilesystemsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'StatPath': grpc.unary_unary_rpc_method_handler(
+                    servicer.StatPath,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PathRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PathStat.SerializeToString,
+            ),
+            'GetArchive': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetArchive,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PathRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.ArchiveChunk.SerializeToString,
+            ),
+            'PutArchive': grpc.stream_unary_rpc_method_handler(
+                    servicer.PutArchive,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PutArchiveRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.SerializeToString,
+            ),
+            'Export': grpc.unary_stream_rpc_method_handler(
+                    servicer.Export,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.ArchiveChunk.SerializeToString,
+            ),
+            'Commit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Commit,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.CommitRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.CommitResponse.SerializeToString,
+            ),
+            'Changes': grpc.unary_unary_rpc_method_handler(
+                    servicer.Changes,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.ChangesResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'estiba.engine.v1.Filesystems', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('estiba.engine.v1.Filesystems', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Filesystems:
+    """Copying files, committing and exporting.
+    """
+
+    @staticmethod
+    def StatPath(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.engine.v1.Filesystems/StatPath',
+            estiba_dot_engine_dot_v1_dot_containers__pb2.PathRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_containers__pb2.PathStat.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetArchive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/estiba.engine.v1.Filesystems/GetArchive',
+            estiba_dot_engine_dot_v1_dot_containers__pb2.PathRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_containers__pb2.ArchiveChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutArchive(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/estiba.engine.v1.Filesystems/PutArchive',
+            estiba_dot_engine_dot_v1_dot_containers__pb2.PutArchiveRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Export(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/estiba.engine.v1.Filesystems/Export',
+            estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_containers__pb2.ArchiveChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Commit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.engine.v1.Filesystems/Commit',
+            estiba_dot_engine_dot_v1_dot_containers__pb2.CommitRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_containers__pb2.CommitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Changes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.engine.v1.Filesystems/Changes',
+            estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_containers__pb2.ChangesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

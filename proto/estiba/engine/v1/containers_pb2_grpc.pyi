@@ -281,3 +281,94 @@ class ContainersServicer(metaclass=_abc_1.ABCMeta):
         """Start an exec without attaching (detach); attach through Attach with exec_id otherwise."""
 
 def add_ContainersServicer_to_server(servicer: ContainersServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class FilesystemsStub:
+    """Copying files, committing and exporting."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> FilesystemsAsyncStub: ...
+    StatPath: _grpc.UnaryUnaryMultiCallable[_containers_pb2.PathRequest, _containers_pb2.PathStat]
+    """What a path in the container is."""
+    GetArchive: _grpc.UnaryStreamMultiCallable[_containers_pb2.PathRequest, _containers_pb2.ArchiveChunk]
+    """A tar of a path in the container (its stat first)."""
+    PutArchive: _grpc.StreamUnaryMultiCallable[_containers_pb2.PutArchiveRequest, _containers_pb2.Empty]
+    """Extract a tar into a directory of the container."""
+    Export: _grpc.UnaryStreamMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.ArchiveChunk]
+    """The container's whole filesystem as a tar."""
+    Commit: _grpc.UnaryUnaryMultiCallable[_containers_pb2.CommitRequest, _containers_pb2.CommitResponse]
+    """A new image from the container's changes."""
+    Changes: _grpc.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.ChangesResponse]
+    """What changed in the container's read-write layer."""
+
+@_typing.type_check_only
+class FilesystemsAsyncStub(FilesystemsStub):
+    """Copying files, committing and exporting."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    StatPath: _aio.UnaryUnaryMultiCallable[_containers_pb2.PathRequest, _containers_pb2.PathStat]  # type: ignore[assignment]
+    """What a path in the container is."""
+    GetArchive: _aio.UnaryStreamMultiCallable[_containers_pb2.PathRequest, _containers_pb2.ArchiveChunk]  # type: ignore[assignment]
+    """A tar of a path in the container (its stat first)."""
+    PutArchive: _aio.StreamUnaryMultiCallable[_containers_pb2.PutArchiveRequest, _containers_pb2.Empty]  # type: ignore[assignment]
+    """Extract a tar into a directory of the container."""
+    Export: _aio.UnaryStreamMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.ArchiveChunk]  # type: ignore[assignment]
+    """The container's whole filesystem as a tar."""
+    Commit: _aio.UnaryUnaryMultiCallable[_containers_pb2.CommitRequest, _containers_pb2.CommitResponse]  # type: ignore[assignment]
+    """A new image from the container's changes."""
+    Changes: _aio.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.ChangesResponse]  # type: ignore[assignment]
+    """What changed in the container's read-write layer."""
+
+class FilesystemsServicer(metaclass=_abc_1.ABCMeta):
+    """Copying files, committing and exporting."""
+
+    @_abc_1.abstractmethod
+    def StatPath(
+        self,
+        request: _containers_pb2.PathRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_containers_pb2.PathStat, _abc.Awaitable[_containers_pb2.PathStat]]:
+        """What a path in the container is."""
+
+    @_abc_1.abstractmethod
+    def GetArchive(
+        self,
+        request: _containers_pb2.PathRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_containers_pb2.ArchiveChunk], _abc.AsyncIterator[_containers_pb2.ArchiveChunk]]:
+        """A tar of a path in the container (its stat first)."""
+
+    @_abc_1.abstractmethod
+    def PutArchive(
+        self,
+        request_iterator: _MaybeAsyncIterator[_containers_pb2.PutArchiveRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_containers_pb2.Empty, _abc.Awaitable[_containers_pb2.Empty]]:
+        """Extract a tar into a directory of the container."""
+
+    @_abc_1.abstractmethod
+    def Export(
+        self,
+        request: _containers_pb2.GetContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_containers_pb2.ArchiveChunk], _abc.AsyncIterator[_containers_pb2.ArchiveChunk]]:
+        """The container's whole filesystem as a tar."""
+
+    @_abc_1.abstractmethod
+    def Commit(
+        self,
+        request: _containers_pb2.CommitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_containers_pb2.CommitResponse, _abc.Awaitable[_containers_pb2.CommitResponse]]:
+        """A new image from the container's changes."""
+
+    @_abc_1.abstractmethod
+    def Changes(
+        self,
+        request: _containers_pb2.GetContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_containers_pb2.ChangesResponse, _abc.Awaitable[_containers_pb2.ChangesResponse]]:
+        """What changed in the container's read-write layer."""
+
+def add_FilesystemsServicer_to_server(servicer: FilesystemsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,229 @@
+"""Commands that reach inside containers: exec, cp, diff, commit, export, top, stats."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import sys
+import tarfile
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from client import hijack
+from client.cli import output
+from client.cli.containers import _terminal
+from client.errors import ClientError, NotFound
+from client.transport import API_PREFIX, Transport
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("exec", help="run a command in a running container")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-u", "--user", default="")
+    p.add_argument("-w", "--workdir", default="")
+    p.add_argument("container")
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.set_defaults(run=exec_)
+    p = sub.add_parser("cp", help="copy files between a container and the local filesystem")
+    p.add_argument("source")
+    p.add_argument("destination")
+    p.set_defaults(run=cp)
+    p = sub.add_parser("diff", help="changes in a container's filesystem")
+    p.add_argument("container")
+    p.set_defaults(run=diff)
+    p = sub.add_parser("commit", help="make an image from a container's changes")
+    p.add_argument("-c", "--change", action="append", default=[])
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("-a", "--author", default="")
+    p.add_argument("-p", "--pause", action="store_true", default=True)
+    p.add_argument("container")
+    p.add_argument("reference", nargs="?", default="")
+    p.set_defaults(run=commit)
+    p = sub.add_parser("export", help="write a container's filesystem as a tar")
+    p.add_argument("-o", "--output")
+    p.add_argument("container")
+    p.set_defaults(run=export)
+    p = sub.add_parser("top", help="processes running in a container")
+    p.add_argument("container")
+    p.set_defaults(run=top)
+    p = sub.add_parser("stats", help="resource usage of running containers")
+    p.add_argument("--no-stream", action="store_true", help="one sample, then exit")
+    p.add_argument("containers", nargs="*")
+    p.set_defaults(run=stats)
+
+
+def exec_(args: argparse.Namespace, api: Transport) -> int:
+    command = [c for c in args.command if c != "--"] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise ClientError("exec needs a command")
+    body = {
+        "Cmd": command,
+        "Env": args.env,
+        "User": args.user,
+        "WorkingDir": args.workdir,
+        "Tty": args.tty,
+        "AttachStdin": args.interactive and not args.detach,
+        "AttachStdout": not args.detach,
+        "AttachStderr": not args.detach,
+    }
+    _, data = api.request("POST", f"/containers/{args.container}/exec", body=body)
+    exec_id = json.loads(data)["Id"]
+    if args.detach:
+        api.request("POST", f"/exec/{exec_id}/start", body={"Detach": True, "Tty": args.tty})
+        return 0
+    sock = hijack.open_socket(api.host)
+    payload = json.dumps({"Detach": False, "Tty": args.tty}).encode()
+    url = API_PREFIX + f"/exec/{exec_id}/start"
+    head = (
+        f"POST {url} HTTP/1.1\r\nHost: estiba\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+    )
+    sock.sendall(head.encode() + payload)
+    status, leftover = hijack.read_head(sock)
+    if status not in (101, 200):
+        raise hijack.read_error(sock, status, leftover)
+    attachment = hijack.Attachment(sock, leftover, tty=args.tty)
+    with _terminal(api, "", args.tty and args.interactive, resize_path=f"/exec/{exec_id}/resize"):
+        if args.interactive:
+            attachment.pump_stdin(sys.stdin.buffer, None)
+        else:
+            attachment.close_stdin()
+        attachment.pump_output()
+    info = api.get_json(f"/exec/{exec_id}/json")
+    return int(info.get("ExitCode") or 0)
+
+
+def _split(spec: str) -> tuple[str, str] | None:
+    """ "container:/path" → (container, path); a local path → None."""
+    if spec.startswith(("/", ".")) or ":" not in spec:
+        return None
+    container, _, path = spec.partition(":")
+    return container, path
+
+
+def cp(args: argparse.Namespace, api: Transport) -> int:
+    src, dst = _split(args.source), _split(args.destination)
+    if (src is None) == (dst is None):
+        raise ClientError("copying between containers or between local paths is not supported")
+    if src is not None:
+        return _copy_out(api, src[0], src[1], Path(args.destination))
+    assert dst is not None
+    return _copy_in(api, Path(args.source), dst[0], dst[1])
+
+
+def _copy_out(api: Transport, container: str, path: str, target: Path) -> int:
+    query = urllib.parse.urlencode({"path": path})
+    data = b"".join(api.stream_bytes("GET", f"/containers/{container}/archive?{query}"))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+        if target.is_dir():
+            tar.extractall(target, filter="tar")
+            return 0
+        if not members:
+            return 0
+        top = members[0].name.split("/")[0]
+        for member in members:
+            member.name = str(Path(target.name) / Path(member.name).relative_to(top))
+        tar.extractall(target.parent, members=members, filter="tar")
+    return 0
+
+
+def _copy_in(api: Transport, source: Path, container: str, path: str) -> int:
+    if not source.exists():
+        raise ClientError(f"no such file or directory: {source}")
+    name = source.name
+    directory = path
+    try:
+        info = _stat(api, container, path)
+        is_dir = bool(info["mode"] & (1 << 31))
+    except NotFound:
+        is_dir = False
+        directory, _, name = path.rstrip("/").rpartition("/")
+        directory = directory or "/"
+    if not is_dir and not path.endswith("/") and directory == path:
+        directory, _, name = path.rstrip("/").rpartition("/")
+        directory = directory or "/"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(source, arcname=name)
+    buffer.seek(0)
+    query = {"path": directory, "noOverwriteDirNonDir": "true"}
+    api.upload_put(f"/containers/{container}/archive", buffer, query=query)
+    return 0
+
+
+def _stat(api: Transport, container: str, path: str) -> dict[str, Any]:
+    headers = api.head(f"/containers/{container}/archive", query={"path": path})
+    raw = headers.get("X-Docker-Container-Path-Stat", "")
+    return dict(json.loads(base64.b64decode(raw))) if raw else {"mode": 0}
+
+
+def diff(args: argparse.Namespace, api: Transport) -> int:
+    for change in api.get_json(f"/containers/{args.container}/changes") or []:
+        output.line(f"{'CAD'[change['Kind']]} {change['Path']}")
+    return 0
+
+
+def commit(args: argparse.Namespace, api: Transport) -> int:
+    query: list[tuple[str, str]] = [
+        ("container", args.container),
+        ("comment", args.message),
+        ("author", args.author),
+        ("pause", "1" if args.pause else "0"),
+    ]
+    if args.reference:
+        repo, _, tag = (
+            args.reference.rpartition(":")
+            if ":" in args.reference.rsplit("/", 1)[-1]
+            else (args.reference, "", "latest")
+        )
+        query += [("repo", repo), ("tag", tag)]
+    query += [("changes", change) for change in args.change]
+    _, data = api.request("POST", "/commit?" + urllib.parse.urlencode(query))
+    output.line(json.loads(data)["Id"])
+    return 0
+
+
+def export(args: argparse.Namespace, api: Transport) -> int:
+    if not args.output and os.isatty(1):
+        raise ClientError("refusing to write a tar to a terminal; use -o or redirect")
+    target = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for chunk in api.stream_bytes("GET", f"/containers/{args.container}/export"):
+            target.write(chunk)
+    finally:
+        if args.output:
+            target.close()
+    return 0
+
+
+def top(args: argparse.Namespace, api: Transport) -> int:
+    data = api.get_json(f"/containers/{args.container}/top")
+    output.table(data["Titles"], data["Processes"])
+    return 0
+
+
+def stats(args: argparse.Namespace, api: Transport) -> int:
+    names = args.containers or [c["Id"][:12] for c in api.get_json("/containers/json")]
+    rows = []
+    for name in names:
+        s = api.get_json(f"/containers/{name}/stats", query={"stream": "0"})
+        used, limit = s["memory_stats"].get("usage", 0), s["memory_stats"].get("limit", 0) or 1
+        rows.append(
+            [
+                s["id"][:12],
+                s["name"].lstrip("/"),
+                f"{output.human_bytes(used)} / {output.human_bytes(limit)}",
+                f"{100 * used / limit:.2f}%",
+                s["pids_stats"].get("current", 0),
+            ]
+        )
+    output.table(["CONTAINER ID", "NAME", "MEM USAGE / LIMIT", "MEM %", "PIDS"], rows)
+    return 0

@@ -1,0 +1,111 @@
+"""``estiba volume create|ls|inspect|rm|prune``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from client.cli import output
+from client.errors import APIError
+from client.transport import Transport
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("volume", help="manage named volumes")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    v = verbs.add_parser("create", help="create a volume")
+    v.add_argument("-d", "--driver", default="local")
+    v.add_argument("-l", "--label", action="append", default=[])
+    v.add_argument("-o", "--opt", action="append", default=[])
+    v.add_argument("name", nargs="?", default="")
+    v.set_defaults(run=create)
+    v = verbs.add_parser("ls", help="list volumes")
+    v.add_argument("-q", "--quiet", action="store_true")
+    v.add_argument("-f", "--filter", action="append", default=[])
+    v.set_defaults(run=ls)
+    v = verbs.add_parser("inspect", help="show volumes as JSON")
+    v.add_argument("names", nargs="+")
+    v.set_defaults(run=inspect)
+    v = verbs.add_parser("rm", help="remove volumes")
+    v.add_argument("-f", "--force", action="store_true")
+    v.add_argument("names", nargs="+")
+    v.set_defaults(run=rm)
+    v = verbs.add_parser("prune", help="remove volumes no container uses")
+    v.add_argument("-f", "--force", action="store_true", help="do not ask")
+    v.add_argument("--filter", action="append", default=[])
+    v.set_defaults(run=prune)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    return {k: v for k, _, v in (item.partition("=") for item in items)}
+
+
+def create(args: argparse.Namespace, api: Transport) -> int:
+    body = {
+        "Name": args.name,
+        "Driver": args.driver,
+        "Labels": _pairs(args.label),
+        "DriverOpts": _pairs(args.opt),
+    }
+    _, data = api.request("POST", "/volumes/create", body=body)
+    output.line(json.loads(data)["Name"])
+    return 0
+
+
+def ls(args: argparse.Namespace, api: Transport) -> int:
+    filters: dict[str, list[str]] = {}
+    for item in args.filter:
+        key, _, value = item.partition("=")
+        filters.setdefault(key, []).append(value)
+    query = {"filters": json.dumps(filters)} if filters else None
+    volumes: list[dict[str, Any]] = api.get_json("/volumes", query=query)["Volumes"]
+    if args.quiet:
+        for volume in volumes:
+            output.line(volume["Name"])
+        return 0
+    output.table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in volumes])
+    return 0
+
+
+def inspect(args: argparse.Namespace, api: Transport) -> int:
+    found, failed = [], False
+    for name in args.names:
+        try:
+            found.append(api.get_json(f"/volumes/{name}"))
+        except APIError as exc:
+            output.error(f"Error response from daemon: {exc.message}")
+            failed = True
+    output.line(json.dumps(found, indent=4))
+    return 1 if failed else 0
+
+
+def rm(args: argparse.Namespace, api: Transport) -> int:
+    failed = False
+    for name in args.names:
+        try:
+            api.request("DELETE", f"/volumes/{name}", query={"force": "1" if args.force else "0"})
+        except APIError as exc:
+            output.error(f"Error response from daemon: {exc.message}")
+            failed = True
+            continue
+        output.line(name)
+    return 1 if failed else 0
+
+
+def prune(args: argparse.Namespace, api: Transport) -> int:
+    filters: dict[str, list[str]] = {}
+    for item in args.filter:
+        key, _, value = item.partition("=")
+        filters.setdefault(key, []).append(value)
+    query = {"filters": json.dumps(filters)} if filters else None
+    _, data = api.request("POST", "/volumes/prune", query=query)
+    reply = json.loads(data)
+    deleted = reply.get("VolumesDeleted") or []
+    if deleted:
+        output.line("Deleted Volumes:")
+        for name in deleted:
+            output.line(name)
+        output.line()
+    output.line(f"Total reclaimed space: {output.human_bytes(reply.get('SpaceReclaimed', 0))}")
+    return 0

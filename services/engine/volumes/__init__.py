@@ -1,0 +1,1 @@
+"""Named volumes: directories under the engine's state dir that containers mount."""
