@@ -169,19 +169,29 @@ class ContainerManager:
             self._monitors.pop(c.id, None)
             if c.spec.auto_remove:
                 await self._remove_locked(c)
-            elif _should_restart(c):
-                await self._restart_by_policy(c)
+                return
+            if not _should_restart(c):
+                return
+            delay = min(0.1 * 2 ** min(c.restart_count, 10), 10.0)
+            c.restart_count += 1
+            c.state = RESTARTING
+            await self.records.update(c)
+        self._monitors[c.id] = spawn(self._restart_later(c.id, delay), name=f"restart-{c.short_id}")
 
-    async def _restart_by_policy(self, c: Container) -> None:
-        delay = min(0.1 * 2 ** min(c.restart_count, 10), 10.0)
-        c.restart_count += 1
-        c.state = RESTARTING
-        await self.records.update(c)
+    async def _restart_later(self, cid: str, delay: float) -> None:
+        """Start it again after ``delay``, unless the user stopped or removed it meanwhile."""
         await asyncio.sleep(delay)
-        try:
-            await self._start(c)
-        except errors.EstibaError as exc:
-            log.warning("container_restart_failed", container_id=c.id, error=exc.message)
+        async with self._locks[cid]:
+            try:
+                c = await self.records.find(cid)
+            except errors.NotFound:
+                return
+            if c.state != RESTARTING or c.manually_stopped:
+                return
+            try:
+                await self._start(c)
+            except errors.EstibaError as exc:
+                log.warning("container_restart_failed", container_id=cid, error=exc.message)
 
     async def stop(self, ref: str, *, timeout: int = -1, signal: str = "") -> Container:
         c = await self.records.find(ref)
@@ -192,9 +202,20 @@ class ContainerManager:
         await self._stop(c, timeout, signal)
         return await self.records.find(c.id)
 
+    async def _mark_stopped_by_user(self, cid: str) -> Container:
+        """Record that the user stopped it (so no restart policy applies) on a fresh read."""
+        async with self._locks[cid]:
+            c = await self.records.find(cid)
+            c.manually_stopped = True
+            if c.state == RESTARTING:  # waiting to be restarted: nothing runs, so just stop
+                c.state = EXITED
+            await self.records.update(c)
+            return c
+
     async def _stop(self, c: Container, timeout: int, signal: str) -> None:
-        c.manually_stopped = True
-        await self.records.update(c)
+        c = await self._mark_stopped_by_user(c.id)
+        if c.state == EXITED:
+            return
         exited = self._exited.get(c.id)
         if c.state == PAUSED:
             await self.runtime.resume(c)
@@ -224,8 +245,7 @@ class ContainerManager:
                 f"Container {c.id} is not running", reason="NOT_RUNNING"
             )
         if name in ("SIGKILL", "SIGTERM", "SIGINT"):
-            c.manually_stopped = True
-            await self.records.update(c)
+            c = await self._mark_stopped_by_user(c.id)
         await self.runtime.kill(c, name)
 
     async def pause(self, ref: str) -> None:
