@@ -257,4 +257,11 @@ def bootstrap(args: argparse.Namespace, api: Transport) -> int:
     messages = api.stream_json("POST", "/estiba/v1/images/bootstrap", versioned=False, body=body)
     progress.show(messages, sys.stdout)
     output.line(args.reference)
+    repo, _ = _split_tag(args.reference)
+    latest = f"{repo}:latest"
+    if tag_ != "latest" and not api.get_json(
+        "/images/json", query={"filters": json.dumps({"reference": [latest]})}
+    ):
+        api.request("POST", f"/images/{args.reference}/tag", query={"repo": repo, "tag": "latest"})
+        output.line(f"{latest} (the newest bootstrap of {repo})")
     return 0

@@ -83,7 +83,9 @@ def _wrap_stream(inner: Any, method: str, request_id: str) -> Any:
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> None:
     if isinstance(exc, errors.EstibaError):
-        trailer = ((reqctx.REASON_TRAILER, exc.reason),) if exc.reason else ()
+        # the reason trailer marks a domain error even when the reason is empty, so that a peer
+        # can tell "the registry is unreachable" (ours) from "this service is down" (transport)
+        trailer = ((reqctx.REASON_TRAILER, exc.reason or "-"),)
         await context.abort(exc.grpc_code, exc.message, trailing_metadata=trailer)
     if isinstance(exc, grpc.aio.AbortError):
         raise exc
@@ -95,11 +97,14 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, me
 def from_rpc_error(exc: grpc.aio.AioRpcError, *, service: str) -> errors.EstibaError:
     """The domain error that a peer's status stands for; UNAVAILABLE names ``service``."""
     code = exc.code()
-    reason = ""
+    reason = None
     for key, value in exc.trailing_metadata() or ():
         if key == reqctx.REASON_TRAILER:
             reason = str(value)
     cls = errors.BY_GRPC_CODE.get(code, errors.Internal)
+    if reason is not None:  # raised on purpose by the peer's own code
+        return cls(exc.details() or code.name.lower(), reason="" if reason == "-" else reason)
+    reason = ""
     if code == grpc.StatusCode.UNAVAILABLE:
         return errors.Unavailable(f"the {service} service is unavailable", reason=reason)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
