@@ -53,7 +53,7 @@ async def test_errors_cross_the_socket_as_the_same_class(tmp_path: Path) -> None
             assert info.value.reason == "NETWORK_UNKNOWN"
 
             servicer.raise_ = errors.Unavailable("registry.example cannot be reached")
-            with pytest.raises(errors.Unavailable, match="registry.example cannot be reached"):
+            with pytest.raises(errors.Unavailable, match=r"registry\.example cannot be reached"):
                 await call(stub.GetInfo, netd_pb2.GetInfoRequest(), service="netd", timeout=2)
 
             servicer.raise_ = KeyError("bug")
