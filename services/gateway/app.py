@@ -15,6 +15,7 @@ from services.gateway.routes import (
     execs,
     files,
     images,
+    misc,
     registry,
     system,
     volumes,
@@ -31,6 +32,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     execs.setup(app)
     volumes.setup(app)
     files.setup(app)
+    misc.setup(app)
     registry.setup(app)
     return app
 

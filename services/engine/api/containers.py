@@ -151,6 +151,12 @@ class ContainersServicer(containers_pb2_grpc.ContainersServicer):
             read=now(),
         )
 
+    async def Prune(
+        self, request: pb.PruneContainersRequest, context: Ctx
+    ) -> pb.PruneContainersResponse:
+        filters = {k: list(v.values) for k, v in request.filters.items()}
+        return pb.PruneContainersResponse(deleted=await self._m.prune(filters))
+
     async def CreateExec(
         self, request: pb.CreateExecRequest, context: Ctx
     ) -> pb.CreateExecResponse:

@@ -36,6 +36,13 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
     def register(self, server: grpc.aio.Server) -> None:
         images_pb2_grpc.add_ImagesServicer_to_server(self, server)
 
+    async def Prune(self, request: pb.PruneImagesRequest, context: Ctx) -> pb.PruneImagesResponse:
+        items, freed = await self._images.prune(all=request.all, labels=list(request.labels))
+        return pb.PruneImagesResponse(
+            items=[pb.DeletedImage(untagged=i.untagged, deleted=i.deleted) for i in items],
+            space_reclaimed=freed,
+        )
+
     async def Pull(
         self, request: pb.PullImageRequest, context: Ctx
     ) -> AsyncIterator[pb.ImageProgress]:

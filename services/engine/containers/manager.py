@@ -294,6 +294,20 @@ class ContainerManager:
         if c.state in (RUNNING, PAUSED) and height > 0 and width > 0:
             self.runtime.resize(c, height, width)
 
+    async def prune(self, filters: dict[str, list[str]]) -> list[str]:
+        """Remove every container that does not run and matches ``filters`` (label, until)."""
+        until = filters.pop("until", [])
+        deleted = []
+        for c in await self.list_containers(all=True, filters=filters):
+            if c.state in (RUNNING, PAUSED, RESTARTING):
+                continue
+            if until and c.created >= _until_time(until[0]):
+                continue
+            with contextlib.suppress(errors.NotFound, errors.FailedPrecondition):
+                await self.remove(c.id, force=False)
+                deleted.append(c.id)
+        return deleted
+
     # -- remove and wait ---------------------------------------------------------------
 
     async def remove(self, ref: str, *, force: bool) -> None:
@@ -353,6 +367,14 @@ class ContainerManager:
                 self.adopt(c)
                 continue
             self._monitors[c.id] = spawn(self._monitor(c), name=f"recover-{c.short_id}")
+
+
+def _until_time(value: str) -> str:
+    """Docker's "until": a Unix time or an RFC 3339 time, as a comparable RFC 3339 string."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return value
 
 
 def _should_restart(c: Container) -> bool:

@@ -122,6 +122,23 @@ class ImageService:
                 out.append(item)
         return out
 
+    async def prune(self, *, all: bool, labels: list[str]) -> tuple[list[DeleteItem], int]:
+        """Remove images no container uses: untagged ones, or every unused one with ``all``."""
+        filters = [("label", label) for label in labels]
+        if not all:
+            filters.append(("dangling", "true"))
+        removed: list[DeleteItem] = []
+        freed = 0
+        for item in await self.list_images(all=True, filters=filters):
+            if await self.ctx.users.containers_using(item.id):
+                continue
+            try:
+                removed += await self.remove(item.id, force=False)
+            except (errors.FailedPrecondition, errors.NotFound):
+                continue  # used meanwhile, a parent of another image, or already gone
+            freed += item.size
+        return removed, freed
+
     async def _created(self, value: str) -> int | None:
         if not value:
             return None

@@ -135,6 +135,11 @@ class ContainersStub:
                 request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.StartExecRequest.SerializeToString,
                 response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Exec.FromString,
                 _registered_method=True)
+        self.Prune = channel.unary_unary(
+                '/estiba.engine.v1.Containers/Prune',
+                request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PruneContainersRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PruneContainersResponse.FromString,
+                _registered_method=True)
 
 
 class ContainersServicer:
@@ -280,6 +285,13 @@ class ContainersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Prune(self, request, context):
+        """Remove every container that does not run (and matches the filters).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ContainersServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -382,6 +394,11 @@ def add_ContainersServicer_to_server(servicer, server):
                     servicer.StartExec,
                     request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.StartExecRequest.FromString,
                     response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Exec.SerializeToString,
+            ),
+            'Prune': grpc.unary_unary_rpc_method_handler(
+                    servicer.Prune,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PruneContainersRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.PruneContainersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -925,6 +942,33 @@ class Containers:
             '/estiba.engine.v1.Containers/StartExec',
             estiba_dot_engine_dot_v1_dot_containers__pb2.StartExecRequest.SerializeToString,
             estiba_dot_engine_dot_v1_dot_containers__pb2.Exec.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Prune(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.engine.v1.Containers/Prune',
+            estiba_dot_engine_dot_v1_dot_containers__pb2.PruneContainersRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_containers__pb2.PruneContainersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -72,6 +72,8 @@ class ContainersStub:
     """Describe an exec."""
     StartExec: _grpc.UnaryUnaryMultiCallable[_containers_pb2.StartExecRequest, _containers_pb2.Exec]
     """Start an exec without attaching (detach); attach through Attach with exec_id otherwise."""
+    Prune: _grpc.UnaryUnaryMultiCallable[_containers_pb2.PruneContainersRequest, _containers_pb2.PruneContainersResponse]
+    """Remove every container that does not run (and matches the filters)."""
 
 @_typing.type_check_only
 class ContainersAsyncStub(ContainersStub):
@@ -117,6 +119,8 @@ class ContainersAsyncStub(ContainersStub):
     """Describe an exec."""
     StartExec: _aio.UnaryUnaryMultiCallable[_containers_pb2.StartExecRequest, _containers_pb2.Exec]  # type: ignore[assignment]
     """Start an exec without attaching (detach); attach through Attach with exec_id otherwise."""
+    Prune: _aio.UnaryUnaryMultiCallable[_containers_pb2.PruneContainersRequest, _containers_pb2.PruneContainersResponse]  # type: ignore[assignment]
+    """Remove every container that does not run (and matches the filters)."""
 
 class ContainersServicer(metaclass=_abc_1.ABCMeta):
     """Container records and their processes."""
@@ -279,6 +283,14 @@ class ContainersServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_containers_pb2.Exec, _abc.Awaitable[_containers_pb2.Exec]]:
         """Start an exec without attaching (detach); attach through Attach with exec_id otherwise."""
+
+    @_abc_1.abstractmethod
+    def Prune(
+        self,
+        request: _containers_pb2.PruneContainersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_containers_pb2.PruneContainersResponse, _abc.Awaitable[_containers_pb2.PruneContainersResponse]]:
+        """Remove every container that does not run (and matches the filters)."""
 
 def add_ContainersServicer_to_server(servicer: ContainersServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -21,6 +21,58 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class PruneImagesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALL_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    all: _builtins.bool
+    """Also remove tagged images that no container uses."""
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only images with these labels ("k" or "k=v")."""
+
+    def __init__(
+        self,
+        *,
+        all: _builtins.bool = ...,
+        labels: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "labels", b"labels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneImagesRequest: _TypeAlias = PruneImagesRequest  # noqa: Y015
+
+@_typing.final
+class PruneImagesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    SPACE_RECLAIMED_FIELD_NUMBER: _builtins.int
+    space_reclaimed: _builtins.int
+    """Bytes of layer content freed."""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeletedImage]:
+        """What was untagged and deleted, in order."""
+
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___DeletedImage] | None = ...,
+        space_reclaimed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items", "space_reclaimed", b"space_reclaimed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneImagesResponse: _TypeAlias = PruneImagesResponse  # noqa: Y015
+
+@_typing.final
 class RegistryAuth(_message.Message):
     """Credentials for a registry; all empty for anonymous access."""
 

@@ -96,6 +96,11 @@ class ImagesStub:
                 request_serializer=estiba_dot_engine_dot_v1_dot_images__pb2.BootstrapImageRequest.SerializeToString,
                 response_deserializer=estiba_dot_engine_dot_v1_dot_images__pb2.ImageProgress.FromString,
                 _registered_method=True)
+        self.Prune = channel.unary_unary(
+                '/estiba.engine.v1.Images/Prune',
+                request_serializer=estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -192,6 +197,13 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Prune(self, request, context):
+        """Remove images no container uses: only untagged ones unless all is set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -249,6 +261,11 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.Bootstrap,
                     request_deserializer=estiba_dot_engine_dot_v1_dot_images__pb2.BootstrapImageRequest.FromString,
                     response_serializer=estiba_dot_engine_dot_v1_dot_images__pb2.ImageProgress.SerializeToString,
+            ),
+            'Prune': grpc.unary_unary_rpc_method_handler(
+                    servicer.Prune,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -555,6 +572,33 @@ class Images:
             '/estiba.engine.v1.Images/Bootstrap',
             estiba_dot_engine_dot_v1_dot_images__pb2.BootstrapImageRequest.SerializeToString,
             estiba_dot_engine_dot_v1_dot_images__pb2.ImageProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Prune(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.engine.v1.Images/Prune',
+            estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

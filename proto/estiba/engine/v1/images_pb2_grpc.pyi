@@ -75,6 +75,8 @@ class ImagesStub:
     """Build a Debian image from Debian's mirror with mmdebstrap (or debootstrap); reports the
     tool's output as progress, and the image id last.
     """
+    Prune: _grpc.UnaryUnaryMultiCallable[_images_pb2.PruneImagesRequest, _images_pb2.PruneImagesResponse]
+    """Remove images no container uses: only untagged ones unless all is set."""
 
 @_typing.type_check_only
 class ImagesAsyncStub(ImagesStub):
@@ -121,6 +123,8 @@ class ImagesAsyncStub(ImagesStub):
     """Build a Debian image from Debian's mirror with mmdebstrap (or debootstrap); reports the
     tool's output as progress, and the image id last.
     """
+    Prune: _aio.UnaryUnaryMultiCallable[_images_pb2.PruneImagesRequest, _images_pb2.PruneImagesResponse]  # type: ignore[assignment]
+    """Remove images no container uses: only untagged ones unless all is set."""
 
 class ImagesServicer(metaclass=_abc_1.ABCMeta):
     """The images stored on this node.
@@ -230,5 +234,13 @@ class ImagesServicer(metaclass=_abc_1.ABCMeta):
         """Build a Debian image from Debian's mirror with mmdebstrap (or debootstrap); reports the
         tool's output as progress, and the image id last.
         """
+
+    @_abc_1.abstractmethod
+    def Prune(
+        self,
+        request: _images_pb2.PruneImagesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_images_pb2.PruneImagesResponse, _abc.Awaitable[_images_pb2.PruneImagesResponse]]:
+        """Remove images no container uses: only untagged ones unless all is set."""
 
 def add_ImagesServicer_to_server(servicer: ImagesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
