@@ -74,7 +74,7 @@ def host_config(c: pb.Container) -> dict[str, Any]:
     base: dict[str, Any] = {
         "Binds": None,
         "ContainerIDFile": "",
-        "LogConfig": {"Type": "k8s-file", "Config": {}},
+        "LogConfig": {"Type": "json-file", "Config": {}},
         "NetworkMode": s.network_mode or "bridge",
         "PortBindings": {},
         "RestartPolicy": {
