@@ -20,6 +20,7 @@ from typing import Any
 from client import hijack, progress
 from client.cli import output
 from client.cli.runflags import add_create_flags, create_body
+from client.credentials import auth_header
 from client.errors import APIError, ClientError, NotFound
 from client.transport import Transport
 
@@ -118,7 +119,12 @@ def _with_tag(image: str) -> str:
 
 def pull(api: Transport, image: str) -> None:
     name, tag = _split_tag(image)
-    messages = api.stream_json("POST", "/images/create", query={"fromImage": name, "tag": tag})
+    messages = api.stream_json(
+        "POST",
+        "/images/create",
+        query={"fromImage": name, "tag": tag},
+        headers={"X-Registry-Auth": auth_header(name)},
+    )
     progress.show(messages, sys.stderr)
 
 

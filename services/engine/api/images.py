@@ -20,6 +20,7 @@ import grpc
 from estiba.engine.v1 import images_pb2 as pb
 from estiba.engine.v1 import images_pb2_grpc
 from services.engine.api import images_convert as convert
+from services.engine.distribution.client import login
 from services.engine.images.load import events as load_events
 from services.engine.images.platform import parse_platform
 from services.engine.images.service import ImageService
@@ -42,6 +43,14 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
             items=[pb.DeletedImage(untagged=i.untagged, deleted=i.deleted) for i in items],
             space_reclaimed=freed,
         )
+
+    async def Login(self, request: pb.LoginRequest, context: Ctx) -> pb.LoginResponse:
+        registry = request.registry
+        if registry in ("", "https://index.docker.io/v1/", "index.docker.io", "docker.io"):
+            registry = "docker.io"
+        registry = registry.removeprefix("https://").removeprefix("http://").rstrip("/")
+        await login(self._images.ctx.registries, registry, convert.credentials(request.auth))
+        return pb.LoginResponse()
 
     async def Pull(
         self, request: pb.PullImageRequest, context: Ctx

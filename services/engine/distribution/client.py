@@ -79,6 +79,47 @@ class Registries:
         return repo
 
 
+async def login(registries: Registries, registry: str, creds: Credentials) -> None:
+    """Check ``creds`` against ``registry`` as docker login does; Unauthenticated if refused.
+
+    GET /v2/; a Bearer challenge is answered by asking its token service for a token with no
+    scope (an account token); a Basic one by repeating the request with the credentials.
+    """
+    host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
+    plain = registries.insecure(registry)
+    session = registries.session()
+    status, header, base = 0, "", ""
+    for scheme in ["https", "http"] if plain else ["https"]:
+        base = f"{scheme}://{host}/v2/"
+        try:
+            async with session.get(base, ssl=not plain) as resp:
+                status, header = resp.status, resp.headers.get("WWW-Authenticate", "")
+            break
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if scheme == "http" or not plain:
+                raise unreachable(registry, exc) from exc
+    if status == 200:
+        return  # the registry asks for no credentials at all
+    for challenge in parse_challenges(header):
+        if challenge.scheme == "bearer":
+            await fetch_token(session, challenge, [], creds, registry=registry)
+            return
+        if challenge.scheme == "basic":
+            try:
+                async with session.get(
+                    base, ssl=not plain, headers={"Authorization": creds.basic_header()}
+                ) as resp:
+                    ok = resp.status == 200
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise unreachable(registry, exc) from exc
+            if not ok:
+                raise errors.Unauthenticated(
+                    f"{registry}: the credentials were refused", reason="REGISTRY_UNAUTHORIZED"
+                )
+            return
+    raise errors.Unavailable(f"{registry} answered GET /v2/ with {status}", reason="REGISTRY_ERROR")
+
+
 class Repository:
     """One repository of one registry, authenticated."""
 

@@ -238,7 +238,21 @@ async def bootstrap(request: web.Request) -> web.StreamResponse:
     return await _progress_stream(request, events)
 
 
+async def auth(request: web.Request) -> web.Response:
+    """``POST /auth`` (docker login): the engine checks the credentials with the registry."""
+    body = await params.json_body(request)
+    req = pb.LoginRequest(
+        registry=str(body.get("serveraddress") or ""),
+        auth=pb.RegistryAuth(
+            username=str(body.get("username") or ""), password=str(body.get("password") or "")
+        ),
+    )
+    await call(_stub(request).Login, req, service="engine", timeout=60)
+    return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+
+
 def setup(app: web.Application) -> None:
+    add(app, "POST", "/auth", auth)
     app.router.add_post("/estiba/v1/images/bootstrap", bootstrap)
     add(app, "POST", "/images/create", create)
     add(app, "GET", "/images/json", list_)

@@ -101,6 +101,11 @@ class ImagesStub:
                 request_serializer=estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
                 response_deserializer=estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
                 _registered_method=True)
+        self.Login = channel.unary_unary(
+                '/estiba.engine.v1.Images/Login',
+                request_serializer=estiba_dot_engine_dot_v1_dot_images__pb2.LoginRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_images__pb2.LoginResponse.FromString,
+                _registered_method=True)
 
 
 class ImagesServicer:
@@ -204,6 +209,13 @@ class ImagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Login(self, request, context):
+        """Check credentials against a registry, as docker login does (UNAUTHENTICATED if refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,6 +278,11 @@ def add_ImagesServicer_to_server(servicer, server):
                     servicer.Prune,
                     request_deserializer=estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesRequest.FromString,
                     response_serializer=estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesResponse.SerializeToString,
+            ),
+            'Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.Login,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_images__pb2.LoginRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_images__pb2.LoginResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -599,6 +616,33 @@ class Images:
             '/estiba.engine.v1.Images/Prune',
             estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesRequest.SerializeToString,
             estiba_dot_engine_dot_v1_dot_images__pb2.PruneImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.engine.v1.Images/Login',
+            estiba_dot_engine_dot_v1_dot_images__pb2.LoginRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_images__pb2.LoginResponse.FromString,
             options,
             channel_credentials,
             insecure,

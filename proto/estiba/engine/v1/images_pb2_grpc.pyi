@@ -77,6 +77,8 @@ class ImagesStub:
     """
     Prune: _grpc.UnaryUnaryMultiCallable[_images_pb2.PruneImagesRequest, _images_pb2.PruneImagesResponse]
     """Remove images no container uses: only untagged ones unless all is set."""
+    Login: _grpc.UnaryUnaryMultiCallable[_images_pb2.LoginRequest, _images_pb2.LoginResponse]
+    """Check credentials against a registry, as docker login does (UNAUTHENTICATED if refused)."""
 
 @_typing.type_check_only
 class ImagesAsyncStub(ImagesStub):
@@ -125,6 +127,8 @@ class ImagesAsyncStub(ImagesStub):
     """
     Prune: _aio.UnaryUnaryMultiCallable[_images_pb2.PruneImagesRequest, _images_pb2.PruneImagesResponse]  # type: ignore[assignment]
     """Remove images no container uses: only untagged ones unless all is set."""
+    Login: _aio.UnaryUnaryMultiCallable[_images_pb2.LoginRequest, _images_pb2.LoginResponse]  # type: ignore[assignment]
+    """Check credentials against a registry, as docker login does (UNAUTHENTICATED if refused)."""
 
 class ImagesServicer(metaclass=_abc_1.ABCMeta):
     """The images stored on this node.
@@ -242,5 +246,13 @@ class ImagesServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_images_pb2.PruneImagesResponse, _abc.Awaitable[_images_pb2.PruneImagesResponse]]:
         """Remove images no container uses: only untagged ones unless all is set."""
+
+    @_abc_1.abstractmethod
+    def Login(
+        self,
+        request: _images_pb2.LoginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_images_pb2.LoginResponse, _abc.Awaitable[_images_pb2.LoginResponse]]:
+        """Check credentials against a registry, as docker login does (UNAUTHENTICATED if refused)."""
 
 def add_ImagesServicer_to_server(servicer: ImagesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
