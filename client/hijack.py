@@ -17,68 +17,42 @@ import threading
 import urllib.parse
 from typing import BinaryIO
 
-from client.errors import APIError, ConnectionFailed, from_status
+from client import wire
+from client.errors import APIError, from_status
 from client.transport import API_PREFIX
 
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 
 def open_socket(host: str, timeout: float | None = None) -> socket.socket:
-    try:
-        if host.startswith("unix://"):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(host.removeprefix("unix://"))
-        else:
-            address = host.split("://", 1)[1]
-            name, _, port = address.rpartition(":")
-            sock = socket.create_connection((name.strip("[]"), int(port)), timeout)
-    except OSError as exc:
-        raise ConnectionFailed(f"cannot connect to estiba at {host}: {exc.strerror}") from exc
-    return sock
+    return wire.connect(host, timeout)
 
 
-def request_head(
-    sock: socket.socket, method: str, path: str, query: dict[str, str], *, upgrade: bool
-) -> tuple[int, bytes]:
-    """Send a body-less request and read the response head; returns (status, leftover bytes)."""
+def request(
+    sock: socket.socket,
+    method: str,
+    path: str,
+    query: dict[str, str],
+    *,
+    upgrade: bool,
+    body: bytes | None = None,
+) -> wire.Response:
+    """Send a request and read the answer's head; ``upgrade`` asks to hijack the connection."""
     url = API_PREFIX + path + ("?" + urllib.parse.urlencode(query) if query else "")
-    head = f"{method} {url} HTTP/1.1\r\nHost: estiba\r\nUser-Agent: estiba-cli\r\n"
-    head += "Content-Length: 0\r\n"
-    if upgrade:
-        head += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-    sock.sendall((head + "\r\n").encode())
-    return read_head(sock)
+    headers = {"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    wire.send(sock, method, url, headers=headers, body=body if body is not None else b"")
+    return wire.Response(sock, method)
 
 
-def read_head(sock: socket.socket) -> tuple[int, bytes]:
-    """Read a response head; returns (status, the bytes that came after it)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionFailed("the connection closed before the server answered")
-        data += chunk
-    header, _, rest = data.partition(b"\r\n\r\n")
-    status = int(header.split(b" ", 2)[1])
-    return status, rest
-
-
-def read_error(sock: socket.socket, status: int, leftover: bytes) -> APIError:
-    body = leftover
-    with contextlib.suppress(OSError):
-        sock.settimeout(2)
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
+def error_of(response: wire.Response) -> APIError:
+    data = response.read()
     try:
-        text = body[body.index(b"{") : body.rindex(b"}") + 1]
-        message = str(json.loads(text).get("message", ""))
-    except ValueError:
-        message = body.decode(errors="replace").strip()
-    return from_status(status, message or f"HTTP {status}")
+        message = str(json.loads(data).get("message", ""))
+    except (ValueError, AttributeError):
+        message = data.decode(errors="replace").strip()
+    return from_status(response.status, message or f"HTTP {response.status}")
 
 
 class Attachment:

@@ -180,18 +180,16 @@ def _attach_and_start(
         query["stdin"] = "1"
     if detach_keys:
         query["detachKeys"] = detach_keys
-    status, leftover = hijack.request_head(
-        sock, "POST", f"/containers/{cid}/attach", query, upgrade=True
-    )
-    if status not in (101, 200):
-        raise hijack.read_error(sock, status, leftover)
-    attachment = hijack.Attachment(sock, leftover, tty=tty)
+    attached = hijack.request(sock, "POST", f"/containers/{cid}/attach", query, upgrade=True)
+    if attached.status not in (101, 200):
+        raise hijack.error_of(attached)
+    attachment = hijack.Attachment(sock, attached.leftover(), tty=tty)
     waiter = hijack.open_socket(api.host)
-    wstatus, wleft = hijack.request_head(
+    waiting = hijack.request(
         waiter, "POST", f"/containers/{cid}/wait", {"condition": condition}, upgrade=False
     )
-    if wstatus != 200:
-        raise hijack.read_error(waiter, wstatus, wleft)
+    if waiting.status != 200:
+        raise hijack.error_of(waiting)
     if start:
         api.request("POST", f"/containers/{cid}/start")
     with _terminal(api, cid, tty and stdin):
@@ -203,15 +201,14 @@ def _attach_and_start(
         attachment.pump_output()
     if attachment.detached:
         return 0
-    return _wait_result(waiter, wleft)
+    return _wait_result(waiter, waiting)
 
 
-def _wait_result(sock: Any, data: bytes) -> int:
-    while b"}" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+def _wait_result(sock: Any, waiting: Any) -> int:
+    try:
+        data = waiting.read()
+    except ClientError:
+        data = b""
     sock.close()
     try:
         result = json.loads(data[data.index(b"{") : data.rindex(b"}") + 1])
@@ -253,17 +250,33 @@ def _terminal(api: Transport, cid: str, raw: bool, *, resize_path: str = "") -> 
 # -- lifecycle ---------------------------------------------------------------------------
 
 
-def _each(names: list[str], action: Any) -> int:
-    """Docker's habit: act on each, print each name done, report failures, exit 1 if any."""
-    failed = False
-    for name in names:
+def _each(
+    api: Transport, names: list[str], method: str, path: str, query: dict[str, str] | None = None
+) -> int:
+    """Docker's habit: act on each (at once, as the docker CLI does), print each name done,
+    report failures, exit 1 if any. ``path`` has a ``{}`` for the container."""
+
+    def one(name: str) -> str | None:
+        own = Transport(api.host)  # one connection per thread
         try:
-            action(name)
+            own.request(method, path.format(name), query=query)
         except APIError as exc:
-            output.error(f"Error response from daemon: {exc.message}")
+            return exc.message
+        finally:
+            own.close()
+        return None
+
+    from concurrent.futures import ThreadPoolExecutor  # only commands that need it pay for it
+
+    with ThreadPoolExecutor(max_workers=min(10, len(names))) as pool:
+        results = list(pool.map(one, names))
+    failed = False
+    for name, error in zip(names, results, strict=True):
+        if error is None:
+            output.line(name)
+        else:
+            output.error(f"Error response from daemon: {error}")
             failed = True
-            continue
-        output.line(name)
     return 1 if failed else 0
 
 
@@ -281,7 +294,7 @@ def start(args: argparse.Namespace, api: Transport) -> int:
             detach_keys="",
             start=True,
         )
-    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/start"))
+    return _each(api, args.containers, "POST", "/containers/{}/start")
 
 
 def _stop_query(args: argparse.Namespace) -> dict[str, str]:
@@ -295,32 +308,30 @@ def _stop_query(args: argparse.Namespace) -> dict[str, str]:
 
 def stop(args: argparse.Namespace, api: Transport) -> int:
     q = _stop_query(args)
-    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/stop", query=q))
+    return _each(api, args.containers, "POST", "/containers/{}/stop", q)
 
 
 def restart(args: argparse.Namespace, api: Transport) -> int:
     q = _stop_query(args)
-    return _each(
-        args.containers, lambda n: api.request("POST", f"/containers/{n}/restart", query=q)
-    )
+    return _each(api, args.containers, "POST", "/containers/{}/restart", q)
 
 
 def kill(args: argparse.Namespace, api: Transport) -> int:
     q = {"signal": args.signal}
-    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/kill", query=q))
+    return _each(api, args.containers, "POST", "/containers/{}/kill", q)
 
 
 def rm(args: argparse.Namespace, api: Transport) -> int:
     q = {"force": "1" if args.force else "0", "v": "1" if args.volumes else "0"}
-    return _each(args.containers, lambda n: api.request("DELETE", f"/containers/{n}", query=q))
+    return _each(api, args.containers, "DELETE", "/containers/{}", q)
 
 
 def pause(args: argparse.Namespace, api: Transport) -> int:
-    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/pause"))
+    return _each(api, args.containers, "POST", "/containers/{}/pause")
 
 
 def unpause(args: argparse.Namespace, api: Transport) -> int:
-    return _each(args.containers, lambda n: api.request("POST", f"/containers/{n}/unpause"))
+    return _each(api, args.containers, "POST", "/containers/{}/unpause")
 
 
 def rename(args: argparse.Namespace, api: Transport) -> int:
@@ -425,12 +436,10 @@ def logs(args: argparse.Namespace, api: Transport) -> int:
         if value:
             query[key] = _timestamp(value)
     sock = hijack.open_socket(api.host)
-    status, leftover = hijack.request_head(
-        sock, "GET", f"/containers/{info['Id']}/logs", query, upgrade=False
-    )
-    if status != 200:
-        raise hijack.read_error(sock, status, leftover)
-    body = _dechunk(sock, leftover)
+    response = hijack.request(sock, "GET", f"/containers/{info['Id']}/logs", query, upgrade=False)
+    if response.status != 200:
+        raise hijack.error_of(response)
+    body = response.chunks()
     if info["Config"]["Tty"]:
         for data in body:
             sys.stdout.buffer.write(data)
@@ -463,28 +472,6 @@ def _timestamp(value: str) -> str:
         return f"{datetime.fromisoformat(value.replace('Z', '+00:00')).timestamp():.3f}"
     except ValueError as exc:
         raise ClientError(f"invalid time: {value!r}") from exc
-
-
-def _dechunk(sock: Any, data: bytes) -> Iterator[bytes]:
-    """The body of a chunked HTTP response, chunk by chunk, as it arrives."""
-    while True:
-        while b"\r\n" not in data:
-            more = sock.recv(65536)
-            if not more:
-                return
-            data += more
-        line, _, data = data.partition(b"\r\n")
-        size = int(line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            return
-        while len(data) < size + 2:
-            more = sock.recv(65536)
-            if not more:
-                yield data[:size]
-                return
-            data += more
-        yield data[:size]
-        data = data[size + 2 :]
 
 
 def attach(args: argparse.Namespace, api: Transport) -> int:

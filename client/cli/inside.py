@@ -17,7 +17,7 @@ from client import hijack
 from client.cli import output
 from client.cli.containers import _terminal
 from client.errors import ClientError, NotFound
-from client.transport import API_PREFIX, Transport
+from client.transport import Transport
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,16 +80,10 @@ def exec_(args: argparse.Namespace, api: Transport) -> int:
         return 0
     sock = hijack.open_socket(api.host)
     payload = json.dumps({"Detach": False, "Tty": args.tty}).encode()
-    url = API_PREFIX + f"/exec/{exec_id}/start"
-    head = (
-        f"POST {url} HTTP/1.1\r\nHost: estiba\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
-    )
-    sock.sendall(head.encode() + payload)
-    status, leftover = hijack.read_head(sock)
-    if status not in (101, 200):
-        raise hijack.read_error(sock, status, leftover)
-    attachment = hijack.Attachment(sock, leftover, tty=args.tty)
+    started = hijack.request(sock, "POST", f"/exec/{exec_id}/start", {}, upgrade=True, body=payload)
+    if started.status not in (101, 200):
+        raise hijack.error_of(started)
+    attachment = hijack.Attachment(sock, started.leftover(), tty=args.tty)
     with _terminal(api, "", args.tty and args.interactive, resize_path=f"/exec/{exec_id}/resize"):
         if args.interactive:
             attachment.pump_stdin(sys.stdin.buffer, None)

@@ -3,15 +3,20 @@
 Exit codes, as docker's: the command's own code on success or a container's code for ``run``;
 125 when estiba itself fails (cannot connect, an error from the daemon), with one line on stderr
 and no traceback.
+
+Only the module of the command being run is imported and given to the parser: a CLI that
+imports everything spends more time starting than the daemon spends running a container.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import signal
 import sys
 from collections.abc import Callable
 
-from client.cli import containers, daemon, images, inside, output, registry, system, volumes
+from client.cli import output
 from client.errors import ClientError
 from client.transport import Transport, resolve_host
 
@@ -19,8 +24,39 @@ EXIT_ESTIBA_ERROR = 125
 
 Command = Callable[[argparse.Namespace, Transport], int]
 
+# command → the module (client.cli.<module>) that registers it; --help lists them all
+COMMANDS = {
+    "version": "system", "info": "system", "up": "daemon", "down": "daemon",
+    "run": "containers", "create": "containers", "start": "containers", "stop": "containers",
+    "restart": "containers", "kill": "containers", "rm": "containers", "ps": "containers",
+    "logs": "containers", "attach": "containers", "wait": "containers", "rename": "containers",
+    "pause": "containers", "unpause": "containers", "inspect": "containers",
+    "exec": "inside", "cp": "inside", "diff": "inside", "commit": "inside", "export": "inside",
+    "top": "inside", "stats": "inside",
+    "pull": "images", "push": "images", "images": "images", "rmi": "images", "tag": "images",
+    "history": "images", "save": "images", "load": "images", "import": "images", "image": "images",
+    "volume": "volumes", "login": "login", "logout": "login",
+    "registry": "registry",
+}  # fmt: skip
+MODULES = list(dict.fromkeys(COMMANDS.values()))
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _command_of(argv: list[str]) -> str | None:
+    """The command word in ``argv`` (skipping -H/--host and its value)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+            continue
+        if word in ("-H", "--host"):
+            skip = True
+            continue
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="estiba",
         description="Containers, images, networks and a registry: Docker's verbs, estiba's way.",
@@ -31,13 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="daemon socket (default: $ESTIBA_HOST or unix:///run/estiba/estiba.sock)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (system, daemon, containers, inside, images, volumes, registry):
-        module.register(sub)
+    modules = [COMMANDS[command]] if command in COMMANDS else MODULES
+    for name in modules:
+        importlib.import_module(f"client.cli.{name}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `estiba ps | head` ends quietly
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

@@ -38,6 +38,10 @@ class Runc:
             raise errors.Internal(f"runc {args[0]} failed: {_last_line(err)}")
         return code, out.decode(errors="replace"), err.decode(errors="replace")
 
+    def knows(self, cid: str) -> bool:
+        """Whether runc has state for ``cid`` (its state dir exists): no process spawned."""
+        return (self.state_root / cid).exists()
+
     async def start(self, cid: str) -> None:
         await self._run("start", cid)
 

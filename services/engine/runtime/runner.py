@@ -90,7 +90,8 @@ class ContainerRunner:
         """Mount, create through conmon, let attachers connect, then start. (pid, conmon pid)."""
         base = self.dir(c.id)
         merged = base / "merged"
-        await self.runc.delete(c.id)  # a leftover from an earlier run of this container
+        if self.runc.knows(c.id):  # a leftover from an earlier run of this container
+            await self.runc.delete(c.id)
         mounts.unmount(merged)
         lowers = list(reversed(image.layers))
         mounts.mount_overlay(lowers, base / "upper", base / "work", merged)
@@ -183,8 +184,9 @@ class ContainerRunner:
         return (code if code is not None else 255), paths.oom_file.exists()
 
     async def cleanup(self, c: Container) -> None:
-        """After the process ended: forget it in runc and unmount its root."""
-        await self.runc.delete(c.id)
+        """After the process ended: forget it in runc and unmount its root (each once)."""
+        if self.runc.knows(c.id):
+            await self.runc.delete(c.id)
         mounts.unmount(self.dir(c.id) / "merged")
 
     async def remove(self, c: Container) -> None:
