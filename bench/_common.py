@@ -10,16 +10,21 @@ changing on the host it puts back and reports.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import http.client
+import io
 import json
 import os
+import resource
+import secrets
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -85,12 +90,18 @@ def ppid(pid: int) -> int | None:
     return int(fields[1]) if fields else None
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` (all its threads), in seconds; 0 if it is gone."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User plus system CPU time of ``pid`` (all its threads), in seconds; 0 if it is gone.
+
+    With ``children``, also that of the children it has waited for (the programs it ran).
+    """
     fields = _stat_fields(pid)
     if fields is None:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLK_TCK
 
 
 def cmdline(pid: int) -> list[str]:
@@ -323,11 +334,18 @@ def run(
     env: dict[str, str] | None = None,
     timeout: float = 600.0,
     check: bool = True,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command to completion, capturing its output."""
     try:
         result = subprocess.run(
-            list(argv), env=env, capture_output=True, text=True, timeout=timeout, check=False
+            list(argv),
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"{argv[0]} took more than {timeout:g}s") from exc
@@ -561,6 +579,530 @@ class Workspace:
         if self.path.exists():
             notes.append(f"cannot remove {self.path}")
         return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# kernel objects of a bench's own: network namespaces and cgroups
+
+CLONE_NEWNET = 0x40000000
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def hard_nofile() -> int:
+    """The hard limit on open files of this process: the most a daemon it starts may ask for."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+class PrivateNetns:
+    """A network namespace of the bench's own, bound to a file in its workspace.
+
+    A daemon started in it (``argv``) keeps its bridges, veths, iptables chains and sysctls
+    (``net.ipv4.ip_forward``, ``bridge-nf-call-iptables``) inside it: nothing of theirs lands in
+    the host's namespace, and all of it is gone with the namespace. A thread that ``enter``s it
+    starts its child processes there, with no extra exec on the way (``nsenter`` would add one
+    to every timed command).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.touch()
+        run(["unshare", f"--net={path}", "true"])
+        run(self.argv(["ip", "link", "set", "lo", "up"]))
+
+    def argv(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` run inside the namespace (nsenter execs it: the pid stays the same)."""
+        return ["nsenter", f"--net={self.path}", *argv]
+
+    def enter(self) -> None:
+        """Move the calling thread (only) into the namespace; what it starts later runs there."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns({self.path}): {os.strerror(err)}")
+        finally:
+            os.close(fd)
+
+    def remove(self) -> list[str]:
+        """Unbind the namespace; the kernel frees it, with all it holds, once nothing uses it."""
+        if self.path not in [Path(p) for p in mount_points()]:
+            return []
+        result = run(["umount", str(self.path)], check=False)
+        if result.returncode != 0:
+            return [f"cannot unmount the namespace {self.path}: {last_line(result.stderr)}"]
+        self.path.unlink(missing_ok=True)
+        return []
+
+
+def cgroup_dirs(name: str) -> list[Path]:
+    """The top-level cgroup ``name`` in every hierarchy that has it."""
+    if not CGROUP_ROOT.is_dir():
+        return []
+    return [h / name for h in sorted(CGROUP_ROOT.iterdir()) if (h / name).is_dir()]
+
+
+def remove_cgroup_tree(name: str) -> list[str]:
+    """Delete the top-level cgroup ``name`` and the cgroups below it, deepest first.
+
+    Only empty cgroups can go; one that still holds a process is reported and left.
+    """
+    notes = []
+    for top in cgroup_dirs(name):
+        tree = [top, *(Path(d) for d, _, _ in os.walk(top) if Path(d) != top)]
+        for path in sorted(tree, key=lambda p: len(p.parts), reverse=True):
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                notes.append(f"cannot remove cgroup {path}: {exc.strerror}")
+    return notes
+
+
+def new_empty_mount(path: str, before: HostState) -> list[str]:
+    """Unmount ``path`` if the run created it as a mount point and nothing is in it now.
+
+    podman binds ``/run/netns`` onto itself (a shared mount) the first time it makes a
+    container's namespace; ``ip netns add`` does the same.
+    """
+    if before.paths.get(path, True) or path not in mount_points():
+        return []
+    with contextlib.suppress(OSError):
+        if os.listdir(path):
+            return [f"left {path} mounted: it holds namespaces of others"]
+    result = run(["umount", path], check=False)
+    if result.returncode != 0:
+        return [f"cannot unmount {path}: {last_line(result.stderr)}"]
+    return [f"unmounted {path}, which the run had bound onto itself"]
+
+
+# ---------------------------------------------------------------------------------------------
+# estiba
+
+SERVICES = ("registry", "engine", "netd", "gateway")
+
+
+def estiba_env(pycache: Path | None = None, tree: Path | None = None) -> dict[str, str]:
+    """The environment for the CLI: ours, without any ESTIBA_ setting of the caller's.
+
+    Without ``pycache`` no bytecode is written; with it, bytecode goes to that directory
+    (``PYTHONPYCACHEPREFIX``), so estiba runs compiled, as an installed package does, and the
+    repository gets no ``__pycache__``. With ``tree`` (a copy of the repository: an export of
+    a commit, say), estiba's code comes from there, not from the repository; commands must
+    then run with ``tree`` as their working directory (``python -m`` puts it first on the path).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESTIBA_")}
+    if pycache is None:
+        env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    if tree is not None:
+        env["PYTHONPATH"] = f"{tree}:{tree / 'proto'}"
+    return env
+
+
+def estiba_cli(env: dict[str, str] | None = None, cwd: Path | None = None) -> Path:
+    cli = VENV / "bin" / "estiba"
+    env = estiba_env() if env is None else env
+    result = run([str(cli), "up", "--help"], env=env, check=False, timeout=60, cwd=cwd)
+    if result.returncode != 0 or "--registry-addr" not in result.stdout:
+        detail = last_line(result.stderr) or "no --registry-addr option"
+        raise BenchError(f"`{cli} up --help` does not work yet: {detail}")
+    return cli
+
+
+def estiba_version(cli: Path, env: dict[str, str], cwd: Path | None = None) -> str:
+    """The client's version from ``estiba version`` (no instance needs to run for that part)."""
+    result = run([str(cli), "version"], env=env, check=False, timeout=60, cwd=cwd)
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Version":
+            return f"estiba {value.strip()}"
+    return "estiba (unknown version)"
+
+
+def instance_pids(run_dir: Path) -> tuple[int, dict[str, list[int]]]:
+    """The supervisor's pid and, per service, the service's process and its descendants."""
+    try:
+        supervisor = int((run_dir / "supervisor.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError) as exc:
+        raise BenchError(f"no supervisor pid in {run_dir / 'supervisor.pid'}") from exc
+    tree = children_map()
+    services: dict[str, list[int]] = {}
+    for child in tree.get(supervisor, []):
+        argv = cmdline(child)
+        for name in SERVICES:
+            if f"services.{name}" in argv:
+                services[name] = [child, *descendants(child)]
+    missing = [name for name in SERVICES if name not in services]
+    if missing:
+        raise BenchError(f"supervisor {supervisor} has no process for {', '.join(missing)}")
+    return supervisor, services
+
+
+class Logs:
+    """An instance's logs, read on from where the last look stopped."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.offsets: dict[str, int] = {}
+
+    def new_lines(self, name: str) -> list[str]:
+        path = self.dir / f"{name}.log"
+        try:
+            with path.open("rb") as f:
+                f.seek(self.offsets.get(name, 0))
+                data = f.read()
+        except OSError:
+            return []
+        self.offsets[name] = self.offsets.get(name, 0) + len(data)
+        return data.decode(errors="replace").splitlines()
+
+    def restarts(self) -> list[str]:
+        """The services the supervisor restarted since the last look, each with its last error."""
+        found = []
+        errors = {name: _last_error(self.new_lines(name)) for name in SERVICES}
+        for line in self.new_lines("supervisor"):
+            if "service_exited" not in line:
+                continue
+            try:
+                event = json.loads(line)
+                child, why = str(event["child"]), str(event["why"])
+            except (ValueError, KeyError, TypeError):
+                found.append(f"the supervisor restarted a service: {line[:200]}")
+                continue
+            error = errors.get(child)
+            found.append(
+                f"the supervisor restarted {child} ({why})" + (f": {error}" if error else "")
+            )
+        return found
+
+
+def _last_error(lines: list[str]) -> str:
+    for line in reversed(lines):
+        if "error" in line.lower() or "Traceback" in line:
+            return line.strip()[:300]
+    return ""
+
+
+def reap(pids: list[int], after: str) -> list[str]:
+    """Wait for ``pids`` to end; stop by pid any that outlive ``after``, and say so."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.05)
+    notes = []
+    for pid in pids:
+        if alive(pid):
+            argv = " ".join(cmdline(pid))[:80]
+            notes.append(f"pid {pid} ({argv}) outlived {after}; {stop_pid(pid)} by the bench")
+    return notes
+
+
+def remove_prefixed(prefix: str, before: HostState) -> list[str]:
+    """Delete the links and nftables tables named with a netd ``prefix`` that are new since
+    ``before`` (what an instance of that prefix leaves, or a failed clean-up left)."""
+    after = HostState.take([])
+    notes = []
+    for link in sorted(after.links - before.links):
+        if link.startswith(prefix):
+            run(["ip", "link", "delete", link], check=False)
+            notes.append(f"netd left link {link}; deleted")
+    for table in sorted(after.tables - before.tables):
+        if prefix in table:
+            run(["nft", "delete", *table.split()], check=False)
+            notes.append(f"netd left {table}; deleted")
+    return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Docker: Debian's dockerd + containerd in a temporary root
+
+DOCKER_DAEMONS = ("/usr/sbin/dockerd", "/usr/bin/dockerd", "/usr/bin/containerd")
+# Paths a default dockerd or containerd would use: the run must not create any of them.
+DOCKER_PATHS = (
+    "/etc/docker",
+    "/etc/docker/key.json",
+    "/var/lib/docker",
+    "/run/docker",
+    "/run/docker/plugins",
+    "/run/docker/netns",
+    "/run/docker.sock",
+    "/run/docker.pid",
+    "/var/lib/containerd",
+    "/run/containerd",
+    "/opt/containerd",
+)
+
+
+def containerd_config(base: Path) -> str:
+    return f"""version = 2
+root = "{base}/containerd/root"
+state = "{base}/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "{base}/containerd/containerd.sock"
+
+[ttrpc]
+  address = "{base}/containerd/containerd.sock.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{base}/containerd/opt"
+"""
+
+
+def docker_binaries() -> tuple[str, str, str]:
+    """dockerd, containerd and the docker CLI, or BenchError."""
+    dockerd, containerd = shutil.which("dockerd"), shutil.which("containerd")
+    docker_cli = shutil.which("docker")
+    if not (dockerd and containerd and docker_cli):
+        raise BenchError("dockerd, containerd or the docker CLI is missing")
+    return dockerd, containerd, docker_cli
+
+
+class DockerDaemons:
+    """containerd with its own configuration (root, state, socket and ``opt`` dir under
+    ``base``, the CRI plugin off) and dockerd with its own data root, exec root, pidfile,
+    socket, key file and containerd namespaces, plus ``flags``; dockerd runs in ``netns`` if
+    given (containerd needs no network)."""
+
+    def __init__(
+        self,
+        base: Path,
+        procs: Processes,
+        flags: Sequence[str],
+        *,
+        netns: PrivateNetns | None = None,
+    ) -> None:
+        self.dockerd_bin, self.containerd_bin, self.docker_cli = docker_binaries()
+        self.base = base
+        self.procs = procs
+        (base / "containerd").mkdir(exist_ok=True)
+        (base / "containerd.toml").write_text(containerd_config(base))
+        # dockerd 20.10 keeps an identity key in /etc/docker/key.json unless told otherwise
+        (base / "daemon.json").write_text(
+            json.dumps({"deprecated-key-path": str(base / "key.json")})
+        )
+        (base / "cli").mkdir(exist_ok=True)
+        self.csock, self.sock = base / "containerd" / "containerd.sock", base / "docker.sock"
+        self.namespace = "estiba-bench-" + secrets.token_hex(3)
+        dockerd = [
+            self.dockerd_bin,
+            "--config-file", str(base / "daemon.json"),
+            "--data-root", str(base / "data"),
+            "--exec-root", str(base / "exec"),
+            "--pidfile", str(base / "docker.pid"),
+            "-H", f"unix://{self.sock}",
+            "--containerd", str(self.csock),
+            "--containerd-namespace", self.namespace,
+            "--containerd-plugins-namespace", self.namespace + "-plugins",
+            *flags,
+        ]  # fmt: skip
+        self.dockerd_argv = netns.argv(dockerd) if netns is not None else dockerd
+        self.cli_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        self.cli_env["DOCKER_CONFIG"] = str(base / "cli")
+        self.containerd: subprocess.Popen[bytes] | None = None
+        self.dockerd: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    def cli(self, *args: str) -> list[str]:
+        return [self.docker_cli, "-H", self.host, *args]
+
+    def start(self) -> None:
+        """Start containerd, then dockerd; return once dockerd answers ``GET /_ping``."""
+        self.containerd = self.procs.start(
+            "containerd",
+            [self.containerd_bin, "--config", str(self.base / "containerd.toml")],
+            log=self.base / "containerd.log",
+        )
+        wait_for("containerd's socket", self.csock.exists, 60, 0.005)
+        self.dockerd = self.procs.start("dockerd", self.dockerd_argv, log=self.base / "dockerd.log")
+        wait_for(
+            "dockerd answering /_ping",
+            lambda: http_status(self.host, "/_ping") == 200,
+            120,
+            0.01,
+        )
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in (self.dockerd, self.containerd) if p is not None]
+
+    def stop(self) -> None:
+        """Stop dockerd, then containerd, by pid; the next start waits for sockets of its own."""
+        for proc in (self.dockerd, self.containerd):
+            if proc is not None:
+                self.procs.stop(proc)
+        self.dockerd = self.containerd = None
+        for leftover in (self.csock, self.sock):
+            leftover.unlink(missing_ok=True)
+
+    def log_tail(self, lines: int = 5) -> list[str]:
+        log = self.base / "dockerd.log"
+        if not log.exists():
+            return []
+        tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
+        return [f"{log.name}: {line[:300]}" for line in tail]
+
+
+def dockers(change: str) -> bool:
+    """Whether a change of the host's state may be Docker's (others' links and tables come and
+    go on a shared machine while the bench runs)."""
+    if change.startswith("new network link "):
+        return change.split()[-1].startswith(("docker", "br-", "veth"))
+    if change.startswith("new nftables "):
+        return "docker" in change.lower()
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# podman: private configuration and storage, networking in a namespace of the bench's own
+
+PODMAN_DAEMONS = ("/usr/bin/podman",)
+# Paths rootful podman uses whatever its --root and --runroot: the run removes those it created.
+PODMAN_PATHS = (
+    "/run/netns",  # a container's namespace file (and podman binds the dir onto itself)
+    "/var/lib/cni",  # libcni's cache of results, one file per attached container
+    "/var/lib/cni/results",
+    "/var/lib/cni/networks",
+    "/dev/shm/libpod_lock",  # podman's locks (shared memory)
+    "/run/libpod",
+    "/run/containers",
+    "/run/containers/storage",
+    "/var/lib/containers/storage",
+)
+
+
+def podman_cni_config(ipam_dir: Path) -> str:
+    """Debian's default ``podman`` network (87-podman-bridge.conflist) but for the address
+    database, kept in the bench's workspace."""
+    return json.dumps(
+        {
+            "cniVersion": "0.4.0",
+            "name": "podman",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": "cni-podman0",
+                    "isGateway": True,
+                    "ipMasq": True,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "dataDir": str(ipam_dir),
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "ranges": [[{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]],
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+                {"type": "firewall"},
+                {"type": "tuning"},
+            ],
+        },
+        indent=2,
+    )
+
+
+class PodmanSetup:
+    """podman with its own ``CONTAINERS_CONF`` and ``CONTAINERS_STORAGE_CONF`` under ``base``:
+    runc, cgroupfs, events in a file, the CNI backend with Debian's default network, and the
+    nofile limit the machine allows (podman's default makes runc fail without
+    CAP_SYS_RESOURCE). Its commands must run in ``netns``, where the CNI plugins it execs put
+    the bridge, the iptables chains and ``ip_forward = 1``."""
+
+    def __init__(self, base: Path, netns: PrivateNetns) -> None:
+        podman = shutil.which("podman")
+        if podman is None:
+            raise BenchError("podman is missing")
+        self.base, self.netns = base, netns
+        # podman refuses a run root longer than 50 characters: short names
+        for sub in ("cni", "tmp", "storage", "run"):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+        (base / "cni" / "87-podman-bridge.conflist").write_text(
+            podman_cni_config(base / "cni-ipam")
+        )
+        nofile = hard_nofile()
+        (base / "containers.conf").write_text(
+            f"""[containers]
+default_ulimits = ["nofile={nofile}:{nofile}", "nproc=32768:32768"]
+
+[network]
+network_backend = "cni"
+network_config_dir = "{base}/cni"
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+tmp_dir = "{base}/tmp"
+static_dir = "{base}/storage/libpod"
+volume_path = "{base}/storage/volumes"
+"""
+        )
+        (base / "storage.conf").write_text(
+            f"""[storage]
+driver = "overlay"
+graphroot = "{base}/storage"
+runroot = "{base}/run"
+"""
+        )
+        self.prefix = [podman, "--root", str(base / "storage"), "--runroot", str(base / "run")]
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CONTAINERS_")}
+        self.env["CONTAINERS_CONF"] = str(base / "containers.conf")
+        self.env["CONTAINERS_STORAGE_CONF"] = str(base / "storage.conf")
+
+    def cli(self, *args: str) -> list[str]:
+        return [*self.prefix, *args]
+
+    def run(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+        """An untimed podman command, in the namespace through nsenter."""
+        return run(self.netns.argv(self.cli(*args)), env=self.env, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# images
+
+BUSYBOX = Path("/bin/busybox")
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
+ROOTFS_DIRS = {"bin": 0o755, "dev": 0o755, "etc": 0o755, "home": 0o755, "proc": 0o555,
+               "root": 0o700, "sys": 0o555, "tmp": 0o1777, "usr": 0o755, "usr/bin": 0o755,
+               "usr/sbin": 0o755, "var": 0o755}  # fmt: skip
+
+
+def busybox_tar(dest: Path, binary: Path = BUSYBOX) -> Path:
+    """A busybox root filesystem as a tar for ``docker import`` / ``podman import``: the
+    static binary, one symlink per applet, ``/etc/passwd``, ``/etc/group``, ``/tmp`` 1777 (the
+    layout of estiba's own ``busybox:latest``)."""
+    applets = run([str(binary), "--list"]).stdout.split()
+    mtime = int(binary.stat().st_mtime)
+    with tarfile.open(dest, "w") as tf:
+
+        def add(name: str, kind: bytes, mode: int, data: bytes = b"", link: str = "") -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.mtime, info.linkname = kind, mode, mtime, link
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data) if data else None)
+
+        for name, mode in ROOTFS_DIRS.items():
+            add(name, tarfile.DIRTYPE, mode)
+        add("bin/busybox", tarfile.REGTYPE, 0o755, binary.read_bytes())
+        for applet in sorted(set(applets) - {"busybox"}):
+            if "/" not in applet:
+                add(f"bin/{applet}", tarfile.SYMTYPE, 0o777, link="busybox")
+        add("usr/bin/env", tarfile.SYMTYPE, 0o777, link="/bin/busybox")
+        add("etc/passwd", tarfile.REGTYPE, 0o644, PASSWD.encode())
+        add("etc/group", tarfile.REGTYPE, 0o644, GROUP.encode())
+    return dest
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,32 +20,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import secrets
-import shutil
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bench import _common as c
 
-SERVICES = ("registry", "engine", "netd", "gateway")
-DOCKER_DAEMONS = ("/usr/sbin/dockerd", "/usr/bin/dockerd", "/usr/bin/containerd")
-# Paths a default dockerd or containerd would use: the run must not create any of them.
-DOCKER_PATHS = (
-    "/etc/docker",
-    "/etc/docker/key.json",
-    "/var/lib/docker",
-    "/run/docker",
-    "/run/docker/plugins",
-    "/run/docker.sock",
-    "/run/docker.pid",
-    "/var/lib/containerd",
-    "/run/containerd",
-    "/opt/containerd",
-)
+DOCKER_FLAGS = ("--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false")
 DOCKER_FLAGS_NOTE = (
     "dockerd ran with --bridge none --iptables=false --ip6tables=false --ip-forward=false"
     " (no docker0, no iptables rules: the host's network is left alone)"
@@ -99,51 +81,6 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 # estiba
 
 
-def estiba_env() -> dict[str, str]:
-    """The environment for the CLI: ours, without any ESTIBA_ setting of the caller's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ESTIBA_")}
-    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    return env
-
-
-def estiba_cli() -> Path:
-    cli = c.VENV / "bin" / "estiba"
-    result = c.run([str(cli), "up", "--help"], env=estiba_env(), check=False, timeout=60)
-    if result.returncode != 0 or "--registry-addr" not in result.stdout:
-        detail = c.last_line(result.stderr) or "no --registry-addr option"
-        raise c.BenchError(f"`{cli} up --help` does not work yet: {detail}")
-    return cli
-
-
-def _estiba_version(cli: Path, env: dict[str, str]) -> str:
-    """The client's version from ``estiba version`` (no instance needs to run for that part)."""
-    result = c.run([str(cli), "version"], env=env, check=False, timeout=60)
-    for line in result.stdout.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "Version":
-            return f"estiba {value.strip()}"
-    return "estiba (unknown version)"
-
-
-def instance_pids(run_dir: Path) -> tuple[int, dict[str, list[int]]]:
-    """The supervisor's pid and, per service, the service's process and its descendants."""
-    try:
-        supervisor = int((run_dir / "supervisor.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError) as exc:
-        raise c.BenchError(f"no supervisor pid in {run_dir / 'supervisor.pid'}") from exc
-    tree = c.children_map()
-    services: dict[str, list[int]] = {}
-    for child in tree.get(supervisor, []):
-        argv = c.cmdline(child)
-        for name in SERVICES:
-            if f"services.{name}" in argv:
-                services[name] = [child, *c.descendants(child)]
-    missing = [name for name in SERVICES if name not in services]
-    if missing:
-        raise c.BenchError(f"supervisor {supervisor} has no process for {', '.join(missing)}")
-    return supervisor, services
-
-
 def bench_estiba(args: argparse.Namespace) -> Outcome:
     outcome = Outcome("estiba")
     ws = c.Workspace("estiba-bench-up-")
@@ -156,11 +93,11 @@ def bench_estiba(args: argparse.Namespace) -> Outcome:
     config.write_text("[netd]\n" + "\n".join(netd) + "\n")
     before = c.HostState.take([])
     pids: list[int] = []
-    logs = Logs(root / "logs")
-    env = estiba_env()
+    logs = c.Logs(root / "logs")
+    env = c.estiba_env()
     try:
-        cli = estiba_cli()
-        outcome.version = _estiba_version(cli, env)
+        cli = c.estiba_cli()
+        outcome.version = c.estiba_version(cli, env)
         for n in range(args.runs):
             port = c.free_port()
             argv = [str(cli), "up", "-d", "--root", str(root), "--run-dir", str(run_dir),
@@ -174,7 +111,7 @@ def bench_estiba(args: argparse.Namespace) -> Outcome:
                 )
             outcome.start_s.append(elapsed)
             outcome.notes.extend(f"up #{n + 1}: {r}" for r in logs.restarts())
-            supervisor, services = instance_pids(run_dir)
+            supervisor, services = c.instance_pids(run_dir)
             pids = [supervisor, *(pid for group in services.values() for pid in group)]
             status = c.http_status(f"unix://{run_dir / 'estiba.sock'}", "/_ping")
             if n == 0 and status != 200:
@@ -198,7 +135,7 @@ def bench_estiba(args: argparse.Namespace) -> Outcome:
             outcome.stop_s.append(time.monotonic() - t0)
             if result.returncode != 0:
                 raise c.BenchError(f"estiba down exited {result.returncode}: {result.stderr}")
-            outcome.notes.extend(_reap(pids, "estiba down"))
+            outcome.notes.extend(c.reap(pids, "estiba down"))
             pids = []
     except c.BenchError as exc:
         outcome.error = str(exc)
@@ -207,8 +144,8 @@ def bench_estiba(args: argparse.Namespace) -> Outcome:
         if pids and any(c.alive(pid) for pid in pids):
             c.run([str(c.VENV / "bin" / "estiba"), "down", "--root", str(root),
                    "--run-dir", str(run_dir)], env=env, check=False, timeout=180)  # fmt: skip
-            outcome.notes.extend(_reap(pids, "estiba down at clean-up"))
-        outcome.notes.extend(_kernel_cleanup(prefix, before))
+            outcome.notes.extend(c.reap(pids, "estiba down at clean-up"))
+        outcome.notes.extend(c.remove_prefixed(prefix, before))
         outcome.notes.extend(ws.remove())
         restored = c.restore_ip_forward(before.forward)
         if restored:
@@ -227,211 +164,58 @@ def _netd_settings() -> list[str]:
     return result.stdout.split()
 
 
-class Logs:
-    """The instance's logs, read on from where the last look stopped."""
-
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.offsets: dict[str, int] = {}
-
-    def new_lines(self, name: str) -> list[str]:
-        path = self.dir / f"{name}.log"
-        try:
-            with path.open("rb") as f:
-                f.seek(self.offsets.get(name, 0))
-                data = f.read()
-        except OSError:
-            return []
-        self.offsets[name] = self.offsets.get(name, 0) + len(data)
-        return data.decode(errors="replace").splitlines()
-
-    def restarts(self) -> list[str]:
-        """The services the supervisor restarted since the last look, each with its last error."""
-        found = []
-        errors = {name: _last_error(self.new_lines(name)) for name in SERVICES}
-        for line in self.new_lines("supervisor"):
-            if "service_exited" not in line:
-                continue
-            try:
-                event = json.loads(line)
-                child, why = str(event["child"]), str(event["why"])
-            except (ValueError, KeyError, TypeError):
-                found.append(f"the supervisor restarted a service: {line[:200]}")
-                continue
-            error = errors.get(child)
-            found.append(
-                f"the supervisor restarted {child} ({why})" + (f": {error}" if error else "")
-            )
-        return found
-
-
-def _last_error(lines: list[str]) -> str:
-    for line in reversed(lines):
-        if "error" in line.lower() or "Traceback" in line:
-            return line.strip()[:300]
-    return ""
-
-
-def _reap(pids: list[int], after: str) -> list[str]:
-    """Wait for ``pids`` to end; stop by pid any that outlive ``after``, and say so."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(c.alive(pid) for pid in pids):
-        time.sleep(0.05)
-    notes = []
-    for pid in pids:
-        if c.alive(pid):
-            argv = " ".join(c.cmdline(pid))[:80]
-            notes.append(f"pid {pid} ({argv}) outlived {after}; {c.stop_pid(pid)} by the bench")
-    return notes
-
-
-def _kernel_cleanup(prefix: str, before: c.HostState) -> list[str]:
-    """Delete links and nftables tables named with this run's netd prefix that are new."""
-    after = c.HostState.take([])
-    notes = []
-    for link in sorted(after.links - before.links):
-        if link.startswith(prefix):
-            c.run(["ip", "link", "delete", link], check=False)
-            notes.append(f"netd left link {link}; deleted")
-    for table in sorted(after.tables - before.tables):
-        if prefix in table:
-            c.run(["nft", "delete", *table.split()], check=False)
-            notes.append(f"netd left {table}; deleted")
-    return notes
-
-
-def _add_log_tail(outcome: Outcome, log: Path, lines: int = 5) -> None:
-    if log.exists():
-        tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
-        outcome.notes.extend(f"{log.name}: {line[:300]}" for line in tail)
-
-
 # ---------------------------------------------------------------------------------------------
 # Docker
 
 
-def containerd_config(base: Path) -> str:
-    return f"""version = 2
-root = "{base}/containerd/root"
-state = "{base}/containerd/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-
-[grpc]
-  address = "{base}/containerd/containerd.sock"
-
-[ttrpc]
-  address = "{base}/containerd/containerd.sock.ttrpc"
-
-[debug]
-  address = ""
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{base}/containerd/opt"
-"""
-
-
 def bench_docker(args: argparse.Namespace) -> Outcome:
     outcome = Outcome("docker")
-    outcome.notes.extend(c.ensure_packages(["docker.io"], DOCKER_DAEMONS))
-    dockerd, containerd = shutil.which("dockerd"), shutil.which("containerd")
-    docker_cli = shutil.which("docker")
-    if not (dockerd and containerd and docker_cli):
-        outcome.error = "dockerd, containerd or the docker CLI is missing"
-        return outcome
+    outcome.notes.extend(c.ensure_packages(["docker.io"], c.DOCKER_DAEMONS))
     outcome.notes.append(DOCKER_FLAGS_NOTE)
-    before = c.HostState.take(DOCKER_PATHS)
+    before = c.HostState.take(c.DOCKER_PATHS)
     ws = c.Workspace("estiba-bench-docker-")
-    base = ws.path
-    (base / "containerd").mkdir()
-    (base / "containerd.toml").write_text(containerd_config(base))
-    # dockerd 20.10 keeps an identity key in /etc/docker/key.json unless told otherwise
-    (base / "daemon.json").write_text(json.dumps({"deprecated-key-path": str(base / "key.json")}))
-    (base / "cli").mkdir()
-    csock, dsock = base / "containerd" / "containerd.sock", base / "docker.sock"
-    namespace = "estiba-bench-" + secrets.token_hex(3)
-    dockerd_argv = [
-        dockerd,
-        "--config-file", str(base / "daemon.json"),
-        "--data-root", str(base / "data"),
-        "--exec-root", str(base / "exec"),
-        "--pidfile", str(base / "docker.pid"),
-        "-H", f"unix://{dsock}",
-        "--containerd", str(csock),
-        "--containerd-namespace", namespace,
-        "--containerd-plugins-namespace", namespace + "-plugins",
-        "--bridge", "none",
-        "--iptables=false",
-        "--ip6tables=false",
-        "--ip-forward=false",
-    ]  # fmt: skip
-    cli_env = dict(os.environ, DOCKER_CONFIG=str(base / "cli"))
     procs = c.Processes()
+    docker: c.DockerDaemons | None = None
     try:
+        docker = c.DockerDaemons(ws.path, procs, DOCKER_FLAGS)
         for n in range(args.runs):
             t0 = time.monotonic()
-            ctrd = procs.start(
-                "containerd",
-                [containerd, "--config", str(base / "containerd.toml")],
-                log=base / "containerd.log",
-            )
-            c.wait_for("containerd's socket", csock.exists, 60, 0.005)
-            dkd = procs.start("dockerd", dockerd_argv, log=base / "dockerd.log")
-            c.wait_for(
-                "dockerd answering /_ping",
-                lambda: c.http_status(f"unix://{dsock}", "/_ping") == 200,
-                120,
-                0.01,
-            )
+            docker.start()
             elapsed = time.monotonic() - t0
             outcome.start_s.append(elapsed)
             result = c.run(
-                [docker_cli, "-H", f"unix://{dsock}", "version", "--format",
-                 "{{.Server.Version}} (API {{.Server.APIVersion}})"],
-                env=cli_env,
+                docker.cli("version", "--format",
+                           "{{.Server.Version}} (API {{.Server.APIVersion}})"),
+                env=docker.cli_env,
             )  # fmt: skip
             outcome.version = "dockerd " + result.stdout.strip()
             c.say(f"dockerd + containerd up #{n + 1}: {elapsed:.3f}s")
             if n == args.runs - 1:
                 time.sleep(args.idle)
-                daemons = {"dockerd": dkd.pid, "containerd": ctrd.pid}
+                dockerd_pid, containerd_pid = docker.pids()
+                daemons = {"dockerd": dockerd_pid, "containerd": containerd_pid}
                 for name, pid in daemons.items():
                     outcome.memory[name] = c.Memory.of([pid, *c.descendants(pid)])
                 outcome.memory["services"] = c.Memory.of(
                     pid for m in list(outcome.memory.values()) for pid in m.pids
                 )
             t0 = time.monotonic()
-            procs.stop(dkd)
-            procs.stop(ctrd)
+            docker.stop()
             outcome.stop_s.append(time.monotonic() - t0)
-            # the next start must wait for a socket of its own
-            for leftover in (csock, dsock):
-                leftover.unlink(missing_ok=True)
     except c.BenchError as exc:
         outcome.error = str(exc)
-        _add_log_tail(outcome, base / "dockerd.log")
+        if docker is not None:
+            outcome.notes.extend(docker.log_tail())
     finally:
         outcome.notes.extend(procs.stop_all())
         outcome.notes.extend(ws.remove())
-        after = c.HostState.take(DOCKER_PATHS)
+        after = c.HostState.take(c.DOCKER_PATHS)
         restored = c.restore_ip_forward(before.forward)
-        outcome.notes.extend(n for n in after.changes_since(before) if _dockers(n))
+        outcome.notes.extend(n for n in after.changes_since(before) if c.dockers(n))
         if restored:
             outcome.notes.append(restored)
-        outcome.notes.extend(c.remove_new_paths(before, DOCKER_PATHS))
+        outcome.notes.extend(c.remove_new_paths(before, c.DOCKER_PATHS))
     return outcome
-
-
-def _dockers(change: str) -> bool:
-    """Whether a change of the host's state may be Docker's (others' links and tables come and
-    go on a shared machine while the bench runs)."""
-    if change.startswith("new network link "):
-        return change.split()[-1].startswith(("docker", "br-", "veth"))
-    if change.startswith("new nftables "):
-        return "docker" in change.lower()
-    return True
 
 
 # ---------------------------------------------------------------------------------------------
