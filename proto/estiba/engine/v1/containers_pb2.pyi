@@ -207,7 +207,9 @@ class ContainerSpec(_message.Message):
     attach_stdin: _builtins.bool
     """Which of the process's streams clients asked to attach when creating (informational)."""
     attach_stdout: _builtins.bool
+    """(see attach_stdin)"""
     attach_stderr: _builtins.bool
+    """(see attach_stdin)"""
     docker_config_json: _builtins.str
     """The Docker API client's create body, kept to answer inspect with every field it sent."""
     @_builtins.property
@@ -497,7 +499,9 @@ class CreateContainerRequest(_message.Message):
     name: _builtins.str
     """The container's name; "" lets the engine pick one."""
     @_builtins.property
-    def spec(self) -> Global___ContainerSpec: ...
+    def spec(self) -> Global___ContainerSpec:
+        """What to create it from."""
+
     def __init__(
         self,
         *,
@@ -519,7 +523,9 @@ class CreateContainerResponse(_message.Message):
     CONTAINER_FIELD_NUMBER: _builtins.int
     WARNINGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def container(self) -> Global___Container: ...
+    def container(self) -> Global___Container:
+        """The new container, in state created."""
+
     @_builtins.property
     def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Things the user should know, e.g. a limit that could not be applied."""
@@ -613,7 +619,9 @@ class FilterValues(_message.Message):
 
     VALUES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The values; a container matches if it matches any of them."""
+
     def __init__(
         self,
         *,
@@ -633,7 +641,9 @@ class ListContainersResponse(_message.Message):
 
     CONTAINERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def containers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Container]: ...
+    def containers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Container]:
+        """The containers, newest first."""
+
     def __init__(
         self,
         *,
@@ -653,6 +663,7 @@ class StartContainerRequest(_message.Message):
 
     REF_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """An id, a unique id prefix, or a name."""
     def __init__(
         self,
         *,
@@ -674,6 +685,7 @@ class StopContainerRequest(_message.Message):
     TIMEOUT_FIELD_NUMBER: _builtins.int
     SIGNAL_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """An id, a unique id prefix, or a name."""
     timeout: _builtins.int
     """Seconds before SIGKILL; -1 means the container's stop_timeout."""
     signal: _builtins.str
@@ -700,6 +712,7 @@ class KillContainerRequest(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     SIGNAL_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """An id, a unique id prefix, or a name."""
     signal: _builtins.str
     """A signal name ("SIGKILL", "KILL", "HUP") or number; "" means SIGKILL."""
     def __init__(
@@ -724,6 +737,7 @@ class RemoveContainerRequest(_message.Message):
     FORCE_FIELD_NUMBER: _builtins.int
     VOLUMES_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """An id, a unique id prefix, or a name."""
     force: _builtins.bool
     """Kill it first if it runs."""
     volumes: _builtins.bool
@@ -750,6 +764,7 @@ class WaitContainerRequest(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     CONDITION_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """An id, a unique id prefix, or a name."""
     condition: _builtins.str
     """"not-running" (default), "next-exit" or "removed"."""
     def __init__(
@@ -829,10 +844,13 @@ class ResizeRequest(_message.Message):
     HEIGHT_FIELD_NUMBER: _builtins.int
     WIDTH_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The container: an id, a unique id prefix, or a name."""
     exec_id: _builtins.str
     """Exec id for an exec's terminal; "" for the container's own."""
     height: _builtins.int
+    """Rows."""
     width: _builtins.int
+    """Columns."""
     def __init__(
         self,
         *,
@@ -896,7 +914,9 @@ class TerminalSize(_message.Message):
     HEIGHT_FIELD_NUMBER: _builtins.int
     WIDTH_FIELD_NUMBER: _builtins.int
     height: _builtins.int
+    """Rows."""
     width: _builtins.int
+    """Columns."""
     def __init__(
         self,
         *,
@@ -928,7 +948,9 @@ class AttachOpen(_message.Message):
     stdin: _builtins.bool
     """Which streams the client wants."""
     stdout: _builtins.bool
+    """(see stdin)"""
     stderr: _builtins.bool
+    """(see stdin)"""
     logs: _builtins.bool
     """Replay the container's logs first."""
     stream: _builtins.bool
@@ -1002,6 +1024,7 @@ class OutputChunk(_message.Message):
     stream: _builtins.int
     """1 = stdout, 2 = stderr (Docker's stream ids)."""
     data: _builtins.bytes
+    """The bytes, as the process wrote them."""
     def __init__(
         self,
         *,
@@ -1053,8 +1076,11 @@ class LogsRequest(_message.Message):
     UNTIL_FIELD_NUMBER: _builtins.int
     TIMESTAMPS_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The container: an id, a unique id prefix, or a name."""
     stdout: _builtins.bool
+    """Include what the process wrote to stdout."""
     stderr: _builtins.bool
+    """Include what the process wrote to stderr."""
     follow: _builtins.bool
     """Keep streaming new lines as they come."""
     tail: _builtins.int
@@ -1092,7 +1118,9 @@ class RenameContainerRequest(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     NEW_NAME_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The container: an id, a unique id prefix, or a name."""
     new_name: _builtins.str
+    """Its new name (Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+)."""
     def __init__(
         self,
         *,
@@ -1123,18 +1151,31 @@ class CreateExecRequest(_message.Message):
     PRIVILEGED_FIELD_NUMBER: _builtins.int
     DETACH_KEYS_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The running container: an id, a unique id prefix, or a name."""
     user: _builtins.str
+    """"user", "uid", "user:group"; empty means the container's user."""
     working_dir: _builtins.str
+    """The working directory; empty means the container's."""
     tty: _builtins.bool
+    """Give the process a terminal."""
     attach_stdin: _builtins.bool
+    """The client will send input (exec -i)."""
     attach_stdout: _builtins.bool
+    """The client wants the process's stdout."""
     attach_stderr: _builtins.bool
+    """The client wants the process's stderr."""
     privileged: _builtins.bool
+    """Docker's privileged exec; not supported, kept for inspect."""
     detach_keys: _builtins.str
+    """Keys that detach the client, Docker's format."""
     @_builtins.property
-    def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The command and its arguments."""
+
     @_builtins.property
-    def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Extra environment "KEY=value", on top of the container's."""
+
     def __init__(
         self,
         *,
@@ -1184,6 +1225,7 @@ class GetExecRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The exec's id."""
     def __init__(
         self,
         *,
@@ -1215,18 +1257,29 @@ class Exec(_message.Message):
     USER_FIELD_NUMBER: _builtins.int
     WORKING_DIR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The exec's id."""
     container_id: _builtins.str
+    """The container it runs in."""
     running: _builtins.bool
+    """True while its process runs."""
     exit_code: _builtins.int
     """The exit code once it ended; meaningful when running is false and pid was set."""
     has_exit_code: _builtins.bool
+    """True once exit_code is known."""
     pid: _builtins.int
+    """The process's pid on the host; 0 before it started."""
     tty: _builtins.bool
+    """Whether it has a terminal."""
     open_stdin: _builtins.bool
+    """Whether the client sends input."""
     user: _builtins.str
+    """The user asked for; empty for the container's."""
     working_dir: _builtins.str
+    """The directory asked for; empty for the container's."""
     @_builtins.property
-    def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The command and its arguments."""
+
     def __init__(
         self,
         *,
@@ -1257,6 +1310,7 @@ class StartExecRequest(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     DETACH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The exec's id."""
     detach: _builtins.bool
     """Run without attaching; the call returns once it started."""
     def __init__(
@@ -1279,6 +1333,7 @@ class TopRequest(_message.Message):
 
     REF_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The running container: an id, a unique id prefix, or a name."""
     def __init__(
         self,
         *,
@@ -1299,9 +1354,13 @@ class TopResponse(_message.Message):
     TITLES_FIELD_NUMBER: _builtins.int
     PROCESSES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Column names, as ps -ef prints them."""
+
     @_builtins.property
-    def processes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProcessRow]: ...
+    def processes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProcessRow]:
+        """One row per process."""
+
     def __init__(
         self,
         *,
@@ -1322,7 +1381,9 @@ class ProcessRow(_message.Message):
 
     COLUMNS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The values, in the order of the titles."""
+
     def __init__(
         self,
         *,
@@ -1342,6 +1403,7 @@ class StatsRequest(_message.Message):
 
     REF_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The running container: an id, a unique id prefix, or a name."""
     def __init__(
         self,
         *,
@@ -1385,6 +1447,7 @@ class StatsResponse(_message.Message):
     block_read: _builtins.int
     """Bytes read and written by block devices."""
     block_write: _builtins.int
+    """(see block_read)"""
     read: _builtins.str
     """When these numbers were read, RFC 3339."""
     def __init__(
@@ -1543,6 +1606,7 @@ class PathRequest(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     PATH_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The container: an id, a unique id prefix, or a name."""
     path: _builtins.str
     """An absolute path inside the container."""
     def __init__(
@@ -1599,6 +1663,7 @@ class PutArchiveTarget(_message.Message):
     PATH_FIELD_NUMBER: _builtins.int
     NO_OVERWRITE_DIR_NON_DIR_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The container: an id, a unique id prefix, or a name."""
     path: _builtins.str
     """The directory inside the container to extract into."""
     no_overwrite_dir_non_dir: _builtins.bool
@@ -1627,7 +1692,9 @@ class PutArchiveRequest(_message.Message):
     data: _builtins.bytes
     """The tar's bytes, in order."""
     @_builtins.property
-    def target(self) -> Global___PutArchiveTarget: ...
+    def target(self) -> Global___PutArchiveTarget:
+        """First message: where to extract."""
+
     def __init__(
         self,
         *,
@@ -1655,6 +1722,7 @@ class CommitRequest(_message.Message):
     CHANGES_FIELD_NUMBER: _builtins.int
     PAUSE_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
+    """The container: an id, a unique id prefix, or a name."""
     reference: _builtins.str
     """The name for the new image ("repo[:tag]"), "" for none."""
     comment: _builtins.str
@@ -1714,6 +1782,7 @@ class Change(_message.Message):
     PATH_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     path: _builtins.str
+    """The absolute path that changed."""
     kind: _builtins.int
     """0 modified, 1 added, 2 deleted (Docker's kinds)."""
     def __init__(
@@ -1736,7 +1805,9 @@ class ChangesResponse(_message.Message):
 
     CHANGES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Change]: ...
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Change]:
+        """The changes, sorted by path."""
+
     def __init__(
         self,
         *,

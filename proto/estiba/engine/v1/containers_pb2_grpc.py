@@ -203,7 +203,8 @@ class ContainersServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Unpause(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Thaw a paused container.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

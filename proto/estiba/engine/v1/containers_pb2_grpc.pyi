@@ -50,6 +50,7 @@ class ContainersStub:
     Pause: _grpc.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]
     """Freeze and thaw all its processes."""
     Unpause: _grpc.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]
+    """Thaw a paused container."""
     Remove: _grpc.UnaryUnaryMultiCallable[_containers_pb2.RemoveContainerRequest, _containers_pb2.Empty]
     """Remove it with its read-write layer and network sandbox."""
     Wait: _grpc.UnaryStreamMultiCallable[_containers_pb2.WaitContainerRequest, _containers_pb2.WaitContainerEvent]
@@ -97,6 +98,7 @@ class ContainersAsyncStub(ContainersStub):
     Pause: _aio.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
     """Freeze and thaw all its processes."""
     Unpause: _aio.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
+    """Thaw a paused container."""
     Remove: _aio.UnaryUnaryMultiCallable[_containers_pb2.RemoveContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
     """Remove it with its read-write layer and network sandbox."""
     Wait: _aio.UnaryStreamMultiCallable[_containers_pb2.WaitContainerRequest, _containers_pb2.WaitContainerEvent]  # type: ignore[assignment]
@@ -194,7 +196,8 @@ class ContainersServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _containers_pb2.GetContainerRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_containers_pb2.Empty, _abc.Awaitable[_containers_pb2.Empty]]: ...
+    ) -> _typing.Union[_containers_pb2.Empty, _abc.Awaitable[_containers_pb2.Empty]]:
+        """Thaw a paused container."""
 
     @_abc_1.abstractmethod
     def Remove(

@@ -29,7 +29,9 @@ class LoginRequest(_message.Message):
     registry: _builtins.str
     """The registry, "host[:port]"; "" or Docker Hub's index URL for Docker Hub."""
     @_builtins.property
-    def auth(self) -> Global___RegistryAuth: ...
+    def auth(self) -> Global___RegistryAuth:
+        """The credentials to check."""
+
     def __init__(
         self,
         *,

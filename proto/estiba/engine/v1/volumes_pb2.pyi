@@ -167,9 +167,13 @@ class CreateVolumeRequest(_message.Message):
     driver: _builtins.str
     """"" or "local"; any other driver is refused."""
     @_builtins.property
-    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels to keep with it."""
+
     @_builtins.property
-    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Driver options (the local driver takes none; they are kept for inspect)."""
+
     def __init__(
         self,
         *,
@@ -192,6 +196,7 @@ class GetVolumeRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """The volume's name."""
     def __init__(
         self,
         *,
@@ -260,7 +265,9 @@ class VolumeFilterValues(_message.Message):
 
     VALUES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The values; a volume matches if it matches any of them."""
+
     def __init__(
         self,
         *,
@@ -280,7 +287,9 @@ class ListVolumesResponse(_message.Message):
 
     VOLUMES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def volumes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Volume]: ...
+    def volumes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Volume]:
+        """The volumes, sorted by name."""
+
     def __init__(
         self,
         *,
@@ -301,6 +310,7 @@ class RemoveVolumeRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     FORCE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
+    """The volume's name."""
     force: _builtins.bool
     """Docker's force: no error when the volume does not exist (a used one is still refused)."""
     def __init__(
