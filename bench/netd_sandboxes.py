@@ -33,9 +33,14 @@ from services.kit.db import Database
 from services.kit.grpcclient import check_health, open_channel
 from services.kit.tasks import spawn
 from services.netd.config import NetdConfig
+from services.netd.dns.server import DnsServers
+from services.netd.dns.upstream import Upstream
+from services.netd.domain.directory import Directory
+from services.netd.domain.endpoints import plan as endpoint_plan
 from services.netd.domain.models import SandboxRequest
 from services.netd.domain.networks import NetworkManager
-from services.netd.domain.sandboxes import SandboxManager, endpoint_plan
+from services.netd.domain.sandboxes import SandboxManager
+from services.netd.firewall.hostports import SocketHostPorts
 from services.netd.firewall.nft import NftFirewall
 from services.netd.hostfiles import HostFileReader
 from services.netd.main import main as netd_main
@@ -87,12 +92,14 @@ async def bench(cfg: NetdConfig, count: int) -> list[str]:
         store = NetdStore(db)
         async with NetlinkKernel.open(cfg.kernel_prefix) as kernel:
             host = HostFileReader()
+            directory = Directory()
             networks = NetworkManager(
-                store, kernel, NftFirewall(cfg.kernel_prefix), host, prefix=cfg.kernel_prefix,
+                store, kernel, NftFirewall(cfg.kernel_prefix), host,
+                DnsServers(directory, Upstream()), directory, prefix=cfg.kernel_prefix,
                 pool=cfg.pool, subnet_prefixlen=cfg.subnet_prefixlen, ip_forward=False,
             )  # fmt: skip
             manager = SandboxManager(
-                store, kernel, host, networks, prefix=cfg.kernel_prefix,
+                store, kernel, host, networks, SocketHostPorts(), prefix=cfg.kernel_prefix,
                 netns_dir=cfg.netns_dir, dns_fallback=cfg.dns_fallback,
             )  # fmt: skip
             ids = [f"{n:012x}" + "d" * 52 for n in range(count)]
@@ -105,8 +112,8 @@ async def bench(cfg: NetdConfig, count: int) -> list[str]:
             for cid in ids:
                 await manager.remove(cid)
             network, _ = await networks.get("bridge")
-            times = await timed(count, lambda n: kernel.create_sandbox(
-                plans[n][0], endpoint_plan(plans[n][1], network.bridge)))  # fmt: skip
+            times = await timed(count, lambda n: kernel.create_sandbox(plans[n][0], endpoint_plan(
+                plans[n][1], network.bridge, default_route=True)))  # fmt: skip
             lines.append(row("NetlinkKernel.create_sandbox", times))
             times = await timed(count, lambda n: kernel.remove_sandbox(
                 plans[n][0], [plans[n][1].host_ifname]))  # fmt: skip

@@ -35,7 +35,7 @@ COMMANDS = {
     "top": "inside", "stats": "inside",
     "pull": "images", "push": "images", "images": "images", "rmi": "images", "tag": "images",
     "history": "images", "save": "images", "load": "images", "import": "images", "image": "images",
-    "volume": "volumes", "login": "login", "logout": "login",
+    "volume": "volumes", "network": "networks", "login": "login", "logout": "login",
     "registry": "registry",
 }  # fmt: skip
 MODULES = list(dict.fromkeys(COMMANDS.values()))

@@ -16,6 +16,7 @@ from services.gateway.routes import (
     files,
     images,
     misc,
+    networks,
     registry,
     system,
     volumes,
@@ -33,6 +34,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     volumes.setup(app)
     files.setup(app)
     misc.setup(app)
+    networks.setup(app)
     registry.setup(app)
     return app
 

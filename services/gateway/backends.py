@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from estiba.engine.v1.engine_pb2_grpc import SystemAsyncStub as EngineSystemStub
     from estiba.engine.v1.images_pb2_grpc import ImagesAsyncStub
     from estiba.engine.v1.volumes_pb2_grpc import VolumesAsyncStub
+    from estiba.netd.v1.netd_pb2_grpc import NetworksAsyncStub, SandboxesAsyncStub
     from estiba.netd.v1.netd_pb2_grpc import SystemAsyncStub as NetdSystemStub
     from estiba.registry.v1.registry_pb2_grpc import MaintenanceAsyncStub, RepositoriesAsyncStub
     from estiba.registry.v1.registry_pb2_grpc import SystemAsyncStub as RegistrySystemStub
@@ -46,6 +47,8 @@ class Backends:
     filesystems: FilesystemsAsyncStub
     registry_repositories: RepositoriesAsyncStub
     registry_maintenance: MaintenanceAsyncStub
+    networks: NetworksAsyncStub
+    sandboxes: SandboxesAsyncStub
 
     @classmethod
     def connect(cls, config: GatewayConfig) -> Backends:
@@ -63,6 +66,8 @@ class Backends:
             filesystems=containers_pb2_grpc.FilesystemsStub(channels["engine"]),
             registry_repositories=registry_pb2_grpc.RepositoriesStub(channels["registry"]),
             registry_maintenance=registry_pb2_grpc.MaintenanceStub(channels["registry"]),
+            networks=netd_pb2_grpc.NetworksStub(channels["netd"]),
+            sandboxes=netd_pb2_grpc.SandboxesStub(channels["netd"]),
         )
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from services.kit.settings import Common, grpc_target
+from services.netd.dns.upstream import parse_server
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,5}$")
 
@@ -32,6 +33,10 @@ class NetdConfig(Common):
     enough between containers and to the host but not to the outside."""
     dns_fallback: tuple[str, ...] = ("8.8.8.8", "8.8.4.4")
     """Nameservers for containers when the host has only loopback resolvers they cannot reach."""
+    dns_upstream: tuple[str, ...] = ()
+    """Where the embedded DNS of user-defined networks forwards the names it does not know
+    (HOST or HOST:PORT each); empty for the nameservers of the host's /etc/resolv.conf, read
+    again as it changes."""
 
     def validate(self) -> None:
         super().validate()
@@ -52,6 +57,8 @@ class NetdConfig(Common):
                 ipaddress.IPv4Address(server)
             except ValueError:
                 raise ValueError(f"dns_fallback: {server!r} is not an IPv4 address") from None
+        for server in self.dns_upstream:
+            parse_server(server)
 
     @property
     def pool(self) -> ipaddress.IPv4Network:

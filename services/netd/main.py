@@ -1,8 +1,10 @@
 """netd's composition root: config → database → kernel adapters → reconcile → servicers → server.
 
 Reconcile runs before the server listens, so no request ever sees a half-repaired state. On
-stop, the server closes and nothing else happens: bridges, sandboxes and the nftables table stay
-in the kernel, because containers keep running while netd restarts or upgrades.
+stop, the server closes, and so do the DNS servers and the sockets holding published host
+ports (they are netd's own, remade at the next start); nothing else happens: bridges,
+sandboxes and the nftables table stay in the kernel, because containers keep running while
+netd restarts or upgrades.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from services.netd.api.networks import NetworksServicer
 from services.netd.api.sandboxes import SandboxesServicer
 from services.netd.api.system import SystemServicer
 from services.netd.config import NetdConfig
+from services.netd.dns.server import DnsServers
+from services.netd.dns.upstream import Upstream
+from services.netd.domain.directory import Directory
 from services.netd.domain.networks import NetworkManager
 from services.netd.domain.reconcile import reconcile
 from services.netd.domain.sandboxes import SandboxManager
+from services.netd.firewall.hostports import SocketHostPorts
 from services.netd.firewall.nft import NftFirewall
 from services.netd.hostfiles import HostFileReader
 from services.netd.netlink.kernel import NetlinkKernel
@@ -37,11 +43,18 @@ async def main(config: NetdConfig, stop: asyncio.Event) -> None:
         store = NetdStore(db)
         kernel = await stack.enter_async_context(NetlinkKernel.open(config.kernel_prefix))
         host = HostFileReader()
+        directory = Directory()
+        dns = DnsServers(directory, Upstream(config.dns_upstream))
+        stack.push_async_callback(dns.close)
+        host_ports = SocketHostPorts()
+        stack.callback(host_ports.close)
         networks = NetworkManager(
             store,
             kernel,
             NftFirewall(config.kernel_prefix),
             host,
+            dns,
+            directory,
             prefix=config.kernel_prefix,
             pool=config.pool,
             subnet_prefixlen=config.subnet_prefixlen,
@@ -52,11 +65,13 @@ async def main(config: NetdConfig, stop: asyncio.Event) -> None:
             kernel,
             host,
             networks,
+            host_ports,
             prefix=config.kernel_prefix,
             netns_dir=config.netns_dir,
             dns_fallback=config.dns_fallback,
         )
         await reconcile(store, kernel, networks, config.netns_dir)
+        await sandboxes.restore()
         registrars: list[grpcserver.Registrar] = [
             SystemServicer(config, store).register,
             NetworksServicer(networks).register,

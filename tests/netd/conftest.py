@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -42,6 +43,7 @@ class Site:
 
     prefix: str
     base: Path
+    extra_env: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -54,6 +56,11 @@ class Site:
     @property
     def netns_dir(self) -> Path:
         return self.run_dir / "netns"
+
+    @property
+    def scratch_netns_dir(self) -> Path:
+        """Namespaces the test makes itself (an "outside" host), apart from netd's."""
+        return self.base / "scratch-netns"
 
     @property
     def target(self) -> str:
@@ -69,6 +76,7 @@ class Site:
             "ESTIBA_NETD_ADDRESS_POOL": "10.213.0.0/16",
             # Leave the host's global net.ipv4.ip_forward alone: the machine is shared.
             "ESTIBA_NETD_IP_FORWARD": "false",
+            **self.extra_env,
         }
 
     def config(self) -> NetdConfig:
@@ -88,6 +96,7 @@ def site() -> Iterator[Site]:
         yield s
     finally:
         kernel.remove_all(prefix, s.netns_dir)
+        kernel.remove_netns_files(s.scratch_netns_dir)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -129,8 +138,56 @@ class Client:
         return list(reply.sandboxes)
 
     async def default_network(self) -> netd_pb2.Network:
-        reply = await self.networks.GetNetwork(netd_pb2.GetNetworkRequest(network="bridge"))
+        return await self.network("bridge")
+
+    async def network(self, ref: str) -> netd_pb2.Network:
+        reply = await self.networks.GetNetwork(netd_pb2.GetNetworkRequest(network=ref))
         return reply.network
+
+    async def create_network(self, name: str, **fields: Any) -> netd_pb2.Network:
+        request = netd_pb2.CreateNetworkRequest(name=name, **fields)
+        return (await self.networks.CreateNetwork(request)).network
+
+    async def delete_network(self, ref: str) -> netd_pb2.Network:
+        request = netd_pb2.DeleteNetworkRequest(network=ref)
+        return (await self.networks.DeleteNetwork(request)).network
+
+    async def sandbox(
+        self,
+        container_id: str,
+        network: str,
+        name: str = "",
+        aliases: Sequence[str] = (),
+        ip: str = "",
+        ports: Sequence[netd_pb2.PortBinding] = (),
+    ) -> netd_pb2.Sandbox:
+        request = netd_pb2.CreateSandboxRequest(
+            container_id=container_id,
+            network=network,
+            name=name,
+            aliases=aliases,
+            ip_address=ip,
+            ports=ports,
+        )
+        return (await self.sandboxes.CreateSandbox(request)).sandbox
+
+    async def attach(
+        self, container_id: str, network: str, ip: str = "", aliases: Sequence[str] = ()
+    ) -> netd_pb2.Sandbox:
+        """Connect: one more network for the container's sandbox."""
+        request = netd_pb2.ConnectRequest(
+            container_id=container_id, network=network, ip_address=ip, aliases=aliases
+        )
+        return (await self.sandboxes.Connect(request)).sandbox
+
+    async def detach(self, container_id: str, network: str) -> netd_pb2.Sandbox:
+        """Disconnect: the container leaves the network."""
+        request = netd_pb2.DisconnectRequest(container_id=container_id, network=network)
+        return (await self.sandboxes.Disconnect(request)).sandbox
+
+    async def rename(self, container_id: str, name: str) -> netd_pb2.Sandbox:
+        request = netd_pb2.UpdateSandboxRequest(container_id=container_id, name=name)
+        return (await self.sandboxes.UpdateSandbox(request)).sandbox
 
 
 async def wait_healthy(target: str, alive: Callable[[], None], timeout: float = 20) -> None:

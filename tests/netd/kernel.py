@@ -86,6 +86,15 @@ def remove_all(prefix: str, netns_dir: Path) -> None:
         subprocess.run(["nft", "delete", "table", *table.split()], capture_output=True, check=False)
 
 
+def remove_netns_files(directory: Path) -> None:
+    """Unmount and remove the namespace files a test made itself in ``directory``."""
+    for mount_point in nsfs_mounts_under(directory):
+        subprocess.run(["umount", "-l", mount_point], capture_output=True, check=False)
+    if directory.is_dir():
+        for name in os.listdir(directory):
+            (directory / name).unlink(missing_ok=True)
+
+
 def kind(link: dict[str, Any]) -> str:
     """ "bridge", "veth", ... from ``ip -d``'s linkinfo."""
     info = link.get("linkinfo")

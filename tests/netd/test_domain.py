@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
@@ -13,18 +13,24 @@ import pytest
 from services.kit import errors
 from services.kit.db import Database
 from services.netd.domain import names
+from services.netd.domain.directory import Directory
 from services.netd.domain.models import (
     BridgePlan,
+    ConnectRequest,
     EndpointPlan,
     LinkState,
     Mode,
     NetnsFile,
     Network,
+    NetworkSpec,
+    PortBinding,
+    Publication,
     SandboxRequest,
 )
 from services.netd.domain.networks import IP_FORWARD_SETTING, NetworkManager
 from services.netd.domain.reconcile import reconcile
 from services.netd.domain.sandboxes import SandboxManager
+from services.netd.firewall.hostports import SocketHostPorts
 from services.netd.store.migrations import MIGRATIONS
 from services.netd.store.sqlite import NetdStore
 
@@ -40,6 +46,7 @@ class FakeKernel:
         self.files: dict[Path, bool] = {}
         self.calls: list[tuple[str, str]] = []
         self.fail_create: errors.EstibaError | None = None
+        self.fail_bridge: errors.EstibaError | None = None
         self.ip_forward = "0"
         self.delay = 0.0
 
@@ -48,6 +55,8 @@ class FakeKernel:
 
     async def ensure_bridge(self, plan: BridgePlan) -> None:
         self.calls.append(("bridge", plan.name))
+        if self.fail_bridge is not None:
+            raise self.fail_bridge
         self.table[plan.name] = LinkState(plan.name, "bridge", None, True)
 
     async def links(self) -> list[LinkState]:
@@ -68,7 +77,16 @@ class FakeKernel:
                 endpoint.host_ifname, "veth", endpoint.bridge, True
             )
 
-    async def repair_sandbox(self, path: Path, endpoint: EndpointPlan | None) -> bool:
+    async def add_endpoint(self, path: Path, endpoint: EndpointPlan) -> None:
+        self.calls.append(("add", f"{path.name}/{endpoint.ifname}"))
+        self.table[endpoint.host_ifname] = LinkState(
+            endpoint.host_ifname, "veth", endpoint.bridge, True
+        )
+
+    async def set_default_route(self, path: Path, gateway: IPv4Address | None) -> None:
+        self.calls.append(("route", f"{path.name}/{gateway}"))
+
+    async def repair_sandbox(self, path: Path, endpoints: Sequence[EndpointPlan]) -> bool:
         self.calls.append(("repair", path.name))
         return False
 
@@ -89,9 +107,22 @@ class FakeKernel:
 class FakeFirewall:
     def __init__(self) -> None:
         self.applied: list[list[str]] = []
+        self.published: list[Publication] = []
 
-    async def apply(self, networks: Sequence[Network]) -> None:
+    async def apply(self, networks: Sequence[Network], published: Sequence[Publication]) -> None:
         self.applied.append([n.bridge for n in networks])
+        self.published = list(published)
+
+
+class FakeNameServers:
+    def __init__(self) -> None:
+        self.serving: dict[str, IPv4Address] = {}
+
+    async def start(self, network: Network) -> None:
+        self.serving[network.id] = network.gateway
+
+    async def stop(self, network_id: str) -> None:
+        self.serving.pop(network_id, None)
 
 
 class FakeHostFiles:
@@ -114,6 +145,7 @@ class World:
     firewall: FakeFirewall
     networks: NetworkManager
     sandboxes: SandboxManager
+    dns: FakeNameServers
 
 
 def make_world(
@@ -125,21 +157,30 @@ def make_world(
     prefix: str = "est",
     ip_forward: bool = True,
 ) -> World:
-    store, firewall, host = NetdStore(db), FakeFirewall(), FakeHostFiles()
+    store, firewall, host, dns = NetdStore(db), FakeFirewall(), FakeHostFiles(), FakeNameServers()
     networks = NetworkManager(
         store,
         kernel,
         firewall,
         host,
+        dns,
+        Directory(),
         prefix=prefix,
         pool=IPv4Network(pool),
         subnet_prefixlen=prefixlen,
         ip_forward=ip_forward,
     )
     sandboxes = SandboxManager(
-        store, kernel, host, networks, prefix=prefix, netns_dir=NETNS, dns_fallback=("9.9.9.9",)
+        store,
+        kernel,
+        host,
+        networks,
+        SocketHostPorts(),
+        prefix=prefix,
+        netns_dir=NETNS,
+        dns_fallback=("9.9.9.9",),
     )
-    return World(store, kernel, firewall, networks, sandboxes)
+    return World(store, kernel, firewall, networks, sandboxes, dns)
 
 
 @pytest.fixture
@@ -289,3 +330,63 @@ async def test_reconcile_releases_repairs_and_sweeps(db: Database, world: World)
     assert kept.endpoints[0].host_ifname in kernel.table
     assert gone.endpoints[0].host_ifname not in kernel.table
     assert [s.container_id for s, _ in await world.sandboxes.list_all()] == ["kept", "none"]
+
+
+async def test_a_user_network_is_built_announced_and_taken_down(world: World) -> None:
+    net = await world.networks.create(NetworkSpec("app", labels=(("k", "v"),)))
+    assert (str(net.subnet), net.bridge, net.labels) == ("10.0.4.0/24", f"est-{net.id[:11]}",
+                                                         (("k", "v"),))  # fmt: skip
+    assert world.firewall.applied[-1] == ["est0", net.bridge]
+    assert world.dns.serving == {net.id: net.gateway}
+    assert await world.networks.delete("app") == net
+    assert world.dns.serving == {}
+    assert world.firewall.applied[-1] == ["est0"]
+    assert ("delete", net.bridge) in world.kernel.calls
+
+
+async def test_a_failed_bridge_takes_the_new_network_back(world: World) -> None:
+    world.kernel.fail_bridge = errors.Internal("no bridge today", reason="KERNEL_ERROR")
+    with pytest.raises(errors.Internal):
+        await world.networks.create(NetworkSpec("app"))
+    world.kernel.fail_bridge = None
+    assert [n.name for n in await world.networks.list_all()] == ["bridge"]
+    assert world.firewall.applied[-1] == ["est0"]
+    assert world.dns.serving == {}
+    again = await world.networks.create(NetworkSpec("app"))  # nothing left in the way
+    assert again.name == "app"
+
+
+async def test_the_default_route_follows_the_endpoints(world: World) -> None:
+    await world.networks.create(NetworkSpec("closed", internal=True))
+    await world.networks.create(NetworkSpec("open"))
+    sandbox, _ = await world.sandboxes.create(req("a1", "closed", aliases=("x",)))
+    assert sandbox.default_endpoint is None
+    sandbox, _ = await world.sandboxes.connect(ConnectRequest("a1", "open"))
+    assert [e.ifname for e in sandbox.endpoints] == ["eth0", "eth1"]
+    assert sandbox.default_endpoint == sandbox.endpoints[1]
+    sandbox, _ = await world.sandboxes.connect(ConnectRequest("a1", "bridge"))
+    assert sandbox.default_endpoint == sandbox.endpoints[1]  # the oldest not internal one
+    sandbox, _ = await world.sandboxes.disconnect("a1", "open")
+    bridge_gw = sandbox.endpoints[1].gateway
+    assert ("route", f"a1/{bridge_gw}") in world.kernel.calls
+    sandbox, _ = await world.sandboxes.disconnect("a1", "bridge")
+    assert ("route", "a1/None") in world.kernel.calls
+    assert [e.network_name for e in sandbox.endpoints] == ["closed"]
+
+
+async def test_published_ports_go_to_the_firewall_and_come_back(world: World) -> None:
+    ports = (PortBinding("tcp", 80, None, 0),)
+    sandbox, _ = await world.sandboxes.create(SandboxRequest("a1", "bridge", "", ports=ports))
+    [chosen] = sandbox.ports
+    assert chosen.host_port > 0
+    [published] = world.firewall.published
+    assert (published.port, published.address) == (chosen, sandbox.endpoints[0].address.ip)
+    with pytest.raises(errors.FailedPrecondition) as caught:
+        await world.sandboxes.create(
+            SandboxRequest(
+                "b2", "bridge", "", ports=(PortBinding("tcp", 81, None, chosen.host_port),)
+            )
+        )
+    assert caught.value.reason == "PORT_IN_USE"
+    assert await world.sandboxes.remove("a1")
+    assert world.firewall.published == []

@@ -33,7 +33,6 @@ from services.kit.log import get_logger
 from services.kit.tasks import spawn
 
 log = get_logger()
-BUILTIN_NETWORKS = ("bridge", "none", "host")
 
 
 def now() -> str:
@@ -68,8 +67,8 @@ class ContainerManager:
     async def create(self, name: str, spec: ContainerSpec) -> Container:
         name = resolve.check_name(name) if name else resolve.random_name()
         mode = spec.network_mode or "bridge"
-        if mode not in BUILTIN_NETWORKS:
-            raise errors.NotFound(f"network {mode} not found", reason="NETWORK_UNKNOWN")
+        if mode.startswith("container:"):
+            raise errors.Unimplemented("--network container:<id> is not supported yet")
         image = await self.images.for_container(spec.image)
         for mount in spec.mounts:
             if mount.type == "volume":
@@ -85,7 +84,7 @@ class ContainerManager:
         )
         self.runtime.prepare(c)
         try:
-            c.sandbox = await self.sandboxes.create(cid, mode, c.resolved.hostname)
+            c.sandbox = await self.sandboxes.create(cid, mode, c.resolved.hostname, name)
             self.runtime.write_etc_files(c)
             await self.records.insert(c)
         except BaseException:
@@ -125,7 +124,7 @@ class ContainerManager:
         image = await self.images.for_container(c.image_id)
         if c.sandbox is None or (c.sandbox.netns and not _exists(c.sandbox.netns)):
             c.sandbox = await self.sandboxes.create(
-                c.id, c.spec.network_mode or "bridge", c.resolved.hostname
+                c.id, c.spec.network_mode or "bridge", c.resolved.hostname, c.name
             )
             self.runtime.write_etc_files(c)
 

@@ -25,8 +25,9 @@ class Images(Protocol):
 
 
 class Sandboxes(Protocol):
-    async def create(self, container_id: str, mode: str, hostname: str) -> Sandbox:
-        """Create (or return the existing) network sandbox of a container."""
+    async def create(self, container_id: str, mode: str, hostname: str, name: str = "") -> Sandbox:
+        """Create (or return the existing) network sandbox of a container; ``name`` is what
+        other containers on user-defined networks resolve it by."""
         ...
 
     async def remove(self, container_id: str) -> None:

@@ -20,9 +20,9 @@ class NetdSandboxes:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub: SandboxesAsyncStub = netd_pb2_grpc.SandboxesStub(channel)
 
-    async def create(self, container_id: str, mode: str, hostname: str) -> Sandbox:
+    async def create(self, container_id: str, mode: str, hostname: str, name: str = "") -> Sandbox:
         request = netd_pb2.CreateSandboxRequest(
-            container_id=container_id, network=mode, hostname=hostname
+            container_id=container_id, network=mode, hostname=hostname, name=name
         )
         reply = await call(self._stub.CreateSandbox, request, service="netd", timeout=TIMEOUT)
         s = reply.sandbox

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import struct
 import termios
 from collections.abc import AsyncIterator
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 STDOUT, STDERR = 1, 2
+# util-linux's setsid: no Python runs between fork and exec (a preexec_fn would, in a process
+# whose gRPC threads make that unsafe)
+SETSID = shutil.which("setsid") or "/usr/bin/setsid"
 
 
 class ExecProcess:
@@ -52,14 +56,9 @@ class ExecProcess:
         fcntl.ioctl(
             slave, termios.TIOCSWINSZ, struct.pack("HHHH", size["height"], size["width"], 0, 0)
         )
-        try:
+        try:  # setsid --ctty: a session of its own whose controlling terminal is the slave
             proc = await asyncio.create_subprocess_exec(
-                *args,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                start_new_session=True,
-                preexec_fn=_take_terminal,
+                SETSID, "--ctty", *args, stdin=slave, stdout=slave, stderr=slave
             )
         finally:
             os.close(slave)
@@ -119,10 +118,6 @@ class ExecProcess:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self._proc.kill()
-
-
-def _take_terminal() -> None:
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 async def _drain(

@@ -1,14 +1,25 @@
-"""Domain values → netd's protobuf messages: pure functions."""
+"""Domain values ↔ netd's protobuf messages: pure functions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from estiba.netd.v1 import netd_pb2
-from services.netd.domain.models import Endpoint, Network, Sandbox, SandboxFiles
+from services.netd.domain import publish
+from services.netd.domain.models import (
+    Endpoint,
+    Network,
+    NetworkSpec,
+    PortBinding,
+    Sandbox,
+    SandboxFiles,
+)
 
 
-def network(net: Network, endpoints: Iterable[Endpoint] = ()) -> netd_pb2.Network:
+def network(
+    net: Network, endpoints: Iterable[Endpoint] = (), *, count: int | None = None
+) -> netd_pb2.Network:
+    listed = list(endpoints)
     return netd_pb2.Network(
         id=net.id,
         name=net.name,
@@ -17,11 +28,18 @@ def network(net: Network, endpoints: Iterable[Endpoint] = ()) -> netd_pb2.Networ
         gateway=str(net.gateway),
         bridge=net.bridge,
         created_at=net.created_at,
-        endpoints=[endpoint(e) for e in endpoints],
+        endpoints=[endpoint(e) for e in listed],
+        internal=net.internal,
+        attachable=net.attachable,
+        ip_range=str(net.ip_range) if net.ip_range else "",
+        labels=dict(net.labels),
+        options=dict(net.options),
+        builtin=net.builtin,
+        endpoint_count=len(listed) if count is None else count,
     )
 
 
-def endpoint(e: Endpoint) -> netd_pb2.Endpoint:
+def endpoint(e: Endpoint, *, default_route: bool = False) -> netd_pb2.Endpoint:
     return netd_pb2.Endpoint(
         id=e.id,
         container_id=e.container_id,
@@ -31,20 +49,61 @@ def endpoint(e: Endpoint) -> netd_pb2.Endpoint:
         prefix_length=e.address.network.prefixlen,
         gateway=str(e.gateway),
         mac_address=e.mac,
-        interface_name="eth0",
+        interface_name=e.ifname,
         host_interface=e.host_ifname,
         aliases=list(e.aliases),
+        container_name=e.container_name,
+        default_route=default_route,
     )
 
 
 def sandbox(sb: Sandbox, files: SandboxFiles) -> netd_pb2.Sandbox:
+    default = sb.default_endpoint
     return netd_pb2.Sandbox(
         container_id=sb.container_id,
         mode=str(sb.mode),
         netns_path=sb.netns_path,
         hostname=sb.hostname,
-        endpoints=[endpoint(e) for e in sb.endpoints],
+        endpoints=[endpoint(e, default_route=e == default) for e in sb.endpoints],
         hosts=files.hosts,
         resolv_conf=files.resolv_conf,
         created_at=sb.created_at,
+        name=sb.name,
+        ports=[port(p) for p in sb.ports],
     )
+
+
+def port(p: PortBinding) -> netd_pb2.PortBinding:
+    return netd_pb2.PortBinding(
+        protocol=p.protocol,
+        container_port=p.container_port,
+        host_ip=str(p.host_ip) if p.host_ip else "",
+        host_port=p.host_port,
+    )
+
+
+def port_from(p: netd_pb2.PortBinding) -> PortBinding:
+    return PortBinding(
+        protocol=p.protocol,
+        container_port=p.container_port,
+        host_ip=publish.parse_host_ip(p.host_ip),
+        host_port=p.host_port,
+    )
+
+
+def network_spec(r: netd_pb2.CreateNetworkRequest) -> NetworkSpec:
+    return NetworkSpec(
+        name=r.name,
+        driver=r.driver,
+        subnet=r.subnet,
+        gateway=r.gateway,
+        ip_range=r.ip_range,
+        internal=r.internal,
+        attachable=r.attachable,
+        labels=tuple(sorted(r.labels.items())),
+        options=tuple(sorted(r.options.items())),
+    )
+
+
+def filters(given: Mapping[str, netd_pb2.FilterValues]) -> dict[str, list[str]]:
+    return {key: list(values.values) for key, values in given.items()}

@@ -20,8 +20,10 @@ class NetworksServicer(netd_pb2_grpc.NetworksServicer):
         request: netd_pb2.ListNetworksRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> netd_pb2.ListNetworksResponse:
-        found = await self._networks.list_all()
-        return netd_pb2.ListNetworksResponse(networks=[convert.network(n) for n in found])
+        found = await self._networks.list_filtered(convert.filters(request.filters))
+        return netd_pb2.ListNetworksResponse(
+            networks=[convert.network(n, count=count) for n, count in found]
+        )
 
     async def GetNetwork(
         self,
@@ -30,6 +32,30 @@ class NetworksServicer(netd_pb2_grpc.NetworksServicer):
     ) -> netd_pb2.GetNetworkResponse:
         network, endpoints = await self._networks.get(request.network)
         return netd_pb2.GetNetworkResponse(network=convert.network(network, endpoints))
+
+    async def CreateNetwork(
+        self,
+        request: netd_pb2.CreateNetworkRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> netd_pb2.CreateNetworkResponse:
+        network = await self._networks.create(convert.network_spec(request))
+        return netd_pb2.CreateNetworkResponse(network=convert.network(network))
+
+    async def DeleteNetwork(
+        self,
+        request: netd_pb2.DeleteNetworkRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> netd_pb2.DeleteNetworkResponse:
+        network = await self._networks.delete(request.network)
+        return netd_pb2.DeleteNetworkResponse(network=convert.network(network))
+
+    async def PruneNetworks(
+        self,
+        request: netd_pb2.PruneNetworksRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> netd_pb2.PruneNetworksResponse:
+        removed = await self._networks.prune(convert.filters(request.filters))
+        return netd_pb2.PruneNetworksResponse(deleted=[n.name for n in removed])
 
     def register(self, server: grpc.aio.Server) -> None:
         netd_pb2_grpc.add_NetworksServicer_to_server(self, server)

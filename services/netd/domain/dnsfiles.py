@@ -10,6 +10,12 @@ resolv.conf rule. A container in its own namespace cannot reach the host's loopb
 4. Keep ``search``, ``domain`` and ``options`` lines as they are.
 
 A host-mode container shares the host's namespace, so it gets the host's files unchanged.
+
+A container on a user-defined network asks netd's embedded DNS instead: the server on the
+gateway address of its first such network, which answers the names of the containers it can
+reach and forwards every other name to the host's resolvers (from the host's side, so loopback
+resolvers work too). ``options ndots:0`` (Docker's choice) makes a bare container name go out
+as it is before any search domain is tried, unless the host sets ndots itself.
 """
 
 from __future__ import annotations
@@ -80,6 +86,19 @@ def container_resolv_conf(host_text: str, fallback: Sequence[str]) -> str:
     if not servers:
         servers = list(fallback)
     return "".join(f"nameserver {s}\n" for s in servers) + "".join(f"{k}\n" for k in kept)
+
+
+def embedded_resolv_conf(nameserver: IPv4Address, host_text: str) -> str:
+    """The file for a container on a user-defined network: netd's server, the host's search
+    domains and options."""
+    kept: list[str] = []
+    for line in host_text.splitlines():
+        fields = line.split()
+        if fields and fields[0] in ("search", "domain", "options"):
+            kept.append(" ".join(fields))
+    if not any(k.startswith("options") and "ndots:" in k for k in kept):
+        kept.append("options ndots:0")
+    return f"nameserver {nameserver}\n" + "".join(f"{k}\n" for k in kept)
 
 
 def _usable_ipv4(server: str) -> bool:

@@ -1,10 +1,12 @@
 """Address management inside one subnet: pure functions, no I/O.
 
-The gateway is the subnet's first address; containers get the others except the network and
-broadcast addresses. Allocation is serial: it continues after the address handed out last and
-wraps around, so an address just released is the last to be reused. A container that comes
-right after another one that went away then does not inherit connections (or ARP and conntrack
-entries) meant for its predecessor, which is why Docker moved to serial allocation too.
+The gateway is the subnet's first address unless the network was created with another one;
+containers get the others except the network and broadcast addresses, from the network's IP
+range when it has one. A static address (``claim``) may lie anywhere in the subnet.
+Allocation is serial: it continues after the address handed out last and wraps around, so an
+address just released is the last to be reused. A container that comes right after another one
+that went away then does not inherit connections (or ARP and conntrack entries) meant for its
+predecessor, which is why Docker moved to serial allocation too.
 
 The caller runs ``next_address`` inside the database transaction that records the result, so
 the UNIQUE (network, address) constraint and this choice agree even when netd dies mid-way.
@@ -31,21 +33,59 @@ def next_address(
     subnet: IPv4Network,
     used: Collection[IPv4Address],
     last: IPv4Address | None,
+    *,
+    gateway: IPv4Address | None = None,
+    within: IPv4Network | None = None,
 ) -> IPv4Address:
     """The next free container address after ``last``, wrapping around once.
 
-    Raises ResourceExhausted (SUBNET_EXHAUSTED) when every address is taken.
+    Candidates are the subnet's host addresses (inside ``within`` if given), except the
+    gateway (the subnet's first address unless given). Raises ResourceExhausted
+    (SUBNET_EXHAUSTED) when every candidate is taken.
     """
-    first = int(gateway_of(subnet)) + 1
-    end = int(subnet.broadcast_address)  # exclusive: the broadcast address is never handed out
+    if gateway is None:
+        gateway = gateway_of(subnet)
+    scope = within or subnet
+    first = max(int(subnet.network_address) + 1, int(scope.network_address))
+    # exclusive: the broadcast address is never handed out
+    end = min(int(subnet.broadcast_address), int(scope.broadcast_address) + 1)
     taken = {int(a) for a in used}
+    taken.add(int(gateway))
     start = int(last) + 1 if last is not None and first <= int(last) < end else first
     for candidate in (*range(start, end), *range(first, start)):
         if candidate not in taken:
             return IPv4Address(candidate)
+    where = f"{scope} of {subnet}" if within is not None else str(subnet)
     raise errors.ResourceExhausted(
-        f"no free address left in {subnet} ({end - first} in use)", reason="SUBNET_EXHAUSTED"
+        f"no free address left in {where} ({len(taken)} in use)", reason="SUBNET_EXHAUSTED"
     )
+
+
+def claim(
+    subnet: IPv4Network, gateway: IPv4Address, used: Collection[IPv4Address], wanted: str
+) -> IPv4Address:
+    """A static address asked for by the caller, checked: in the subnet, usable, not taken."""
+    try:
+        address = IPv4Address(wanted)
+    except ValueError:
+        raise errors.InvalidArgument(
+            f"invalid IPv4 address {wanted!r}", reason="ADDRESS_INVALID"
+        ) from None
+    if address not in subnet:
+        raise errors.InvalidArgument(
+            f"address {address} is not in the network's subnet {subnet}", reason="ADDRESS_INVALID"
+        )
+    if address in (subnet.network_address, subnet.broadcast_address):
+        raise errors.InvalidArgument(
+            f"address {address} is the subnet's network or broadcast address",
+            reason="ADDRESS_INVALID",
+        )
+    if address == gateway or address in used:
+        owner = "the network's gateway" if address == gateway else "another container"
+        raise errors.AlreadyExists(
+            f"address {address} is already in use by {owner}", reason="ADDRESS_IN_USE"
+        )
+    return address
 
 
 def mac_for(address: IPv4Address) -> str:

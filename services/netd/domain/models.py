@@ -37,6 +37,38 @@ class Network:
     gateway: IPv4Address
     bridge: str
     created_at: str
+    internal: bool = False
+    """No way out: no default route, masquerade or forwarding beyond the bridge."""
+    attachable: bool = False
+    ip_range: IPv4Network | None = None
+    """Where dynamic addresses come from; None for the whole subnet."""
+    labels: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def builtin(self) -> bool:
+        """The default network: made by netd, never removed, no embedded DNS (as Docker's)."""
+        return self.name == DEFAULT_NETWORK
+
+    @property
+    def has_dns(self) -> bool:
+        """User-defined networks resolve their containers' names; the default one does not."""
+        return not self.builtin
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec:
+    """What a caller asks for when creating a network, as given (checked by ``netspec``)."""
+
+    name: str
+    driver: str = ""
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    internal: bool = False
+    attachable: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +87,11 @@ class Endpoint:
     """The host end of the veth pair, attached to the network's bridge."""
     aliases: tuple[str, ...]
     created_at: str
+    ifname: str = "eth0"
+    """The interface's name inside the container: eth0, eth1, ... in order of connection."""
+    container_name: str = ""
+    internal: bool = False
+    """The network's ``internal``: such an endpoint never carries the default route."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +105,38 @@ class Sandbox:
     hostname: str
     endpoints: tuple[Endpoint, ...]
     created_at: str
+    name: str = ""
+    """The container's name, resolved by other containers on user-defined networks."""
+    ports: tuple[PortBinding, ...] = ()
+
+    @property
+    def default_endpoint(self) -> Endpoint | None:
+        """The endpoint whose gateway is the default route: the oldest not internal one."""
+        return next((e for e in self.endpoints if not e.internal), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class PortBinding:
+    """A container port published on the host: ``[host_ip:]host_port:container_port/proto``."""
+
+    protocol: str
+    """"tcp" or "udp"."""
+    container_port: int
+    host_ip: IPv4Address | None
+    """None for every address of the host."""
+    host_port: int
+    """0 in a request: netd chooses a free port and records it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Publication:
+    """A published port as the firewall renders it: the container address it leads to."""
+
+    port: PortBinding
+    address: IPv4Address
+    bridge: str
+    """The bridge of the network the address is on (for hairpin and localhost rules)."""
+    subnet: IPv4Network
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +155,19 @@ class SandboxRequest:
     network: str
     hostname: str
     aliases: tuple[str, ...] = ()
+    name: str = ""
+    ip_address: str = ""
+    ports: tuple[PortBinding, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectRequest:
+    """Another interface for an existing sandbox, on ``network``."""
+
+    container_id: str
+    network: str
+    ip_address: str = ""
+    aliases: tuple[str, ...] = ()
 
 
 # What the rules ask of the kernel, and what they learn from it.
@@ -102,13 +184,15 @@ class BridgePlan:
 
 @dataclasses.dataclass(frozen=True)
 class EndpointPlan:
-    """A veth pair: host end on ``bridge``, peer ``eth0`` inside the namespace, configured."""
+    """A veth pair: host end on ``bridge``, peer ``ifname`` inside the namespace, configured."""
 
     host_ifname: str
     bridge: str
     address: IPv4Interface
-    gateway: IPv4Address
+    gateway: IPv4Address | None
+    """The default route's gateway when this endpoint carries it, else None."""
     mac: str
+    ifname: str = "eth0"
 
 
 @dataclasses.dataclass(frozen=True)

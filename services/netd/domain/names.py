@@ -15,6 +15,7 @@ from services.kit import errors
 IFNAMSIZ = 15
 
 _CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _HEX = re.compile(r"^[0-9a-f]+$")
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOSTNAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
@@ -49,9 +50,46 @@ def check_alias(alias: str) -> str:
     return alias
 
 
+def check_network_name(name: str) -> str:
+    """Docker's rule for network names: letters, digits, '_', '.', '-', from a letter or digit."""
+    if not _NAME.match(name):
+        raise errors.InvalidArgument(
+            f"invalid network name {name!r}: 1 to 128 letters, digits, '_', '.' or '-',"
+            " starting with a letter or digit",
+            reason="NETWORK_NAME_INVALID",
+        )
+    return name
+
+
+def check_container_name(name: str) -> str:
+    """A container's name as the engine keeps it (Docker's leading '/' dropped); "" for none."""
+    name = name.removeprefix("/")
+    if name and not _NAME.match(name):
+        raise errors.InvalidArgument(
+            f"invalid container name {name!r}", reason="CONTAINER_NAME_INVALID"
+        )
+    return name
+
+
 def bridge_name(prefix: str, index: int) -> str:
     """The bridge of the ``index``-th network: ``est0`` for the default one."""
     return f"{prefix}{index}"
+
+
+def user_bridge_name(prefix: str, network_id: str) -> str:
+    """The bridge of a user-defined network: the prefix, '-', and the start of its id.
+
+    The dash keeps bridge names apart from veth names (prefix and hexadecimal digits only).
+    """
+    return f"{prefix}-{network_id[: IFNAMSIZ - len(prefix) - 1]}"
+
+
+def container_ifname(taken: set[str]) -> str:
+    """The interface name inside the container for its next network: the lowest free ethN."""
+    index = 0
+    while f"eth{index}" in taken:
+        index += 1
+    return f"eth{index}"
 
 
 def veth_names(prefix: str, container_id: str, network_id: str) -> list[str]:

@@ -1,21 +1,38 @@
-"""NetworkManager: the default ``bridge`` network, its bridge and firewall, and lookups.
+"""NetworkManager: the default ``bridge`` network, user-defined networks, and lookups.
 
 The default network is made once, at netd's first start: a subnet is picked from the pool that
 overlaps nothing on the host, recorded in netd.db, and kept from then on, so containers keep
 their addresses across restarts. Every start then makes the kernel match the record again
-(bridge, address, forwarding, the nftables table), whatever happened to it meanwhile.
+(bridges, addresses, forwarding, the nftables table, the DNS servers), whatever happened to it
+meanwhile.
+
+User-defined networks follow the same order as sandboxes: record first, then build. Creating
+one records it, makes its bridge, replaces the firewall table (isolation from every other
+network is part of the table) and starts its DNS server; a failure takes all of it back.
+Removing one forgets it first (refused while containers use it), then takes the rules, the DNS
+server and the bridge away; if netd dies in between, reconcile at start deletes the bridge that
+no record explains. Network changes are serialized.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from ipaddress import IPv4Interface, IPv4Network
 
 from services.kit import errors
 from services.kit.log import get_logger
-from services.netd.domain import dnsfiles, ipam, names, subnets
-from services.netd.domain.models import DEFAULT_NETWORK, BridgePlan, Endpoint, Network, now
-from services.netd.domain.ports import Firewall, HostFiles, Kernel, State
+from services.netd.domain import dnsfiles, ipam, names, netfilters, netspec, publish, subnets
+from services.netd.domain.directory import Directory
+from services.netd.domain.models import (
+    DEFAULT_NETWORK,
+    BridgePlan,
+    Endpoint,
+    Network,
+    NetworkSpec,
+    now,
+)
+from services.netd.domain.ports import Firewall, HostFiles, Kernel, NameServers, State
 
 log = get_logger()
 
@@ -32,6 +49,8 @@ class NetworkManager:
         kernel: Kernel,
         firewall: Firewall,
         host: HostFiles,
+        nameservers: NameServers,
+        directory: Directory,
         *,
         prefix: str,
         pool: IPv4Network,
@@ -42,6 +61,8 @@ class NetworkManager:
         self._kernel = kernel
         self._firewall = firewall
         self._host = host
+        self._nameservers = nameservers
+        self.directory = directory
         self._prefix = prefix
         self._pool = pool
         self._subnet_prefixlen = subnet_prefixlen
@@ -49,9 +70,13 @@ class NetworkManager:
         # netd is netd.db's only writer and this manager the only writer of networks, so the
         # list read once stays the record; every change below refreshes it.
         self._networks: list[Network] | None = None
+        self._changing = asyncio.Lock()
+        self._applying = asyncio.Lock()
 
     async def ensure(self) -> list[Network]:
-        """Create the default network if missing; make bridges, sysctls and firewall match."""
+        """Create the default network if missing; make bridges, sysctls and firewall match
+        the records. The DNS servers come later (``serve_names``), once the directory they
+        answer from is loaded."""
         await self._check_prefix()
         if await self.find(DEFAULT_NETWORK) is None:
             await self._create_default()
@@ -60,8 +85,15 @@ class NetworkManager:
             await self._enable_forwarding()
         for network in networks:
             await self._kernel.ensure_bridge(bridge_plan(network))
-        await self._firewall.apply(networks)
+        await self.apply_firewall()
+        self.directory.set_networks(networks)
         return networks
+
+    async def serve_names(self) -> None:
+        """Start the DNS server of every user-defined network (at start, after reconcile)."""
+        for network in await self.list_all():
+            if network.has_dns:
+                await self._nameservers.start(network)
 
     async def list_all(self) -> list[Network]:
         """Every network, oldest first."""
@@ -69,6 +101,14 @@ class NetworkManager:
             async with self._state.read() as tx:
                 self._networks = await tx.networks()
         return list(self._networks)
+
+    async def list_filtered(self, filters: netfilters.Filters) -> list[tuple[Network, int]]:
+        """The networks matching Docker's list filters, with their numbers of endpoints."""
+        test = netfilters.list_matcher(filters)
+        networks = await self.list_all()
+        async with self._state.read() as tx:
+            counts = await tx.endpoint_counts()
+        return [(n, counts.get(n.id, 0)) for n in networks if test(n, counts.get(n.id, 0))]
 
     async def find(self, ref: str) -> Network | None:
         """By exact id, exact name, then unique id prefix (as Docker looks networks up)."""
@@ -87,14 +127,113 @@ class NetworkManager:
             )
         return matches[0] if matches else None
 
-    async def get(self, ref: str) -> tuple[Network, list[Endpoint]]:
-        """The network and its endpoints; NotFound (NETWORK_UNKNOWN) if there is none."""
+    async def require(self, ref: str) -> Network:
+        """``find``, or NotFound (NETWORK_UNKNOWN)."""
         network = await self.find(ref)
         if network is None:
-            raise errors.NotFound(f"network {ref!r} not found", reason="NETWORK_UNKNOWN")
+            raise errors.NotFound(f"network {ref} not found", reason="NETWORK_UNKNOWN")
+        return network
+
+    async def get(self, ref: str) -> tuple[Network, list[Endpoint]]:
+        """The network and its endpoints; NotFound (NETWORK_UNKNOWN) if there is none."""
+        network = await self.require(ref)
         async with self._state.read() as tx:
             endpoints = await tx.endpoints_of(network.id)
         return network, endpoints
+
+    # -- user-defined networks -------------------------------------------------------------
+
+    async def create(self, spec: NetworkSpec) -> Network:
+        """Record, build and announce a user-defined network; see the module docstring."""
+        async with self._changing:
+            taken = await self._taken_by_host()
+            network = netspec.build(
+                spec,
+                await self.list_all(),
+                taken,
+                prefix=self._prefix,
+                pool=self._pool,
+                prefixlen=self._subnet_prefixlen,
+            )
+            async with self._state.write() as tx:
+                await tx.add_network(network)
+            self._networks = None
+            try:
+                await self._kernel.ensure_bridge(bridge_plan(network))
+                await self.apply_firewall()
+            except BaseException:
+                await self._forget(network)
+                raise
+            self.directory.set_networks(await self.list_all())
+            await self._nameservers.start(network)
+        log.info(
+            "network_created",
+            network=network.name,
+            subnet=str(network.subnet),
+            bridge=network.bridge,
+            internal=network.internal,
+        )
+        return network
+
+    async def delete(self, ref: str) -> Network:
+        """Remove a user-defined network no container uses."""
+        async with self._changing:
+            network = await self.require(ref)
+            if network.builtin:
+                raise errors.FailedPrecondition(
+                    f"{network.name} is a pre-defined network and cannot be removed",
+                    reason="NETWORK_PREDEFINED",
+                )
+            async with self._state.write() as tx:
+                if (await tx.endpoint_counts()).get(network.id, 0):
+                    raise errors.FailedPrecondition(
+                        f"error while removing network: network {network.name} id {network.id}"
+                        " has active endpoints",
+                        reason="NETWORK_IN_USE",
+                    )
+                await tx.delete_network(network.id)
+            await self._forget(network)
+        log.info("network_removed", network=network.name, bridge=network.bridge)
+        return network
+
+    async def prune(self, filters: netfilters.Filters) -> list[Network]:
+        """Remove every user-defined network without endpoints that matches ``filters``."""
+        test = netfilters.prune_matcher(filters)
+        removed = []
+        for network in await self.list_all():
+            if network.builtin or not test(network):
+                continue
+            try:
+                removed.append(await self.delete(network.id))
+            except (errors.FailedPrecondition, errors.NotFound):
+                continue  # in use (or gone) meanwhile: not prunable
+        return removed
+
+    async def apply_firewall(self) -> None:
+        """Render the whole table from the records and apply it (after every change of
+        networks or published ports). Serialized, and each apply reads the latest records, so
+        the last one to run always leaves the kernel matching the database."""
+        async with self._applying:
+            networks = await self.list_all()
+            async with self._state.read() as tx:
+                sandboxes = await tx.sandboxes()
+            await self._firewall.apply(networks, publish.publications(networks, sandboxes))
+
+    async def _forget(self, network: Network) -> None:
+        """Take a network out of the kernel after its record is gone (or was never kept)."""
+        async with self._state.write() as tx:
+            await tx.delete_network(network.id)
+        self._networks = None
+        self.directory.set_networks(await self.list_all())
+        await self._nameservers.stop(network.id)
+        try:
+            await self.apply_firewall()
+            await self._kernel.delete_link(network.bridge)
+        except errors.EstibaError as exc:
+            # The record is gone; reconcile at the next start removes what is left.
+            log.warning("network_cleanup_failed", network=network.name, error=str(exc))
+
+    # -- start-up ----------------------------------------------------------------------------
 
     async def _check_prefix(self) -> None:
         """One netd.db belongs to one prefix: its records name kernel objects with it."""
@@ -109,7 +248,8 @@ class NetworkManager:
                 reason="KERNEL_PREFIX_CHANGED",
             )
 
-    async def _create_default(self) -> None:
+    async def _taken_by_host(self) -> list[IPv4Network]:
+        """What a new subnet must not overlap on the host: its networks and its resolvers."""
         taken = list(await self._kernel.host_networks())
         for server in dnsfiles.nameservers(await self._host.resolv_conf()):
             if dnsfiles.is_loopback(server):
@@ -118,6 +258,10 @@ class NetworkManager:
                 taken.append(IPv4Network(server))
             except ValueError:
                 continue  # IPv6 resolvers do not collide with IPv4 subnets
+        return taken
+
+    async def _create_default(self) -> None:
+        taken = await self._taken_by_host()
         async with self._state.write() as tx:
             existing = await tx.networks()
             taken.extend(n.subnet for n in existing)
@@ -128,7 +272,7 @@ class NetworkManager:
                 driver="bridge",
                 subnet=subnet,
                 gateway=ipam.gateway_of(subnet),
-                bridge=names.bridge_name(self._prefix, len(existing)),
+                bridge=names.bridge_name(self._prefix, 0),
                 created_at=now(),
             )
             await tx.add_network(network)

@@ -1,7 +1,8 @@
 """What netd's rules need from storage, the kernel, the firewall and the host's files.
 
 Declared here, implemented in ``store/`` (netd.db), ``netlink/`` (namespaces, links, sysctls),
-``firewall/`` (nftables) and ``hostfiles`` (resolv.conf, hosts). ``State.write()`` yields one
+``firewall/`` (nftables and the host ports netd holds), ``dns/`` (the embedded DNS servers) and
+``hostfiles`` (resolv.conf, hosts). ``State.write()`` yields one
 transaction that commits when the block ends and rolls back if it raises; writes are
 serialized, so what a write transaction reads still holds when it commits (IPAM relies on it).
 Kernel methods raise ``services.kit.errors`` classes; "already gone" is never an error for the
@@ -23,15 +24,28 @@ from services.netd.domain.models import (
     LinkState,
     NetnsFile,
     Network,
+    PortBinding,
+    Publication,
     Sandbox,
 )
 
 
 class NetworkRows(Protocol):
     async def networks(self) -> list[Network]: ...
-    async def add_network(self, network: Network) -> None: ...
-    async def ipam_state(self, network_id: str) -> tuple[set[IPv4Address], IPv4Address | None]:
-        """The addresses in use on the network, and the one handed out last."""
+    async def add_network(self, network: Network) -> None:
+        """Record the network; a name in use raises AlreadyExists (NETWORK_EXISTS)."""
+        ...
+
+    async def delete_network(self, network_id: str) -> bool: ...
+    async def endpoint_counts(self) -> dict[str, int]:
+        """Endpoints per network id (networks without any are left out)."""
+        ...
+
+    async def ipam_state(
+        self, network_id: str
+    ) -> tuple[set[IPv4Address], IPv4Address | None] | None:
+        """The addresses in use on the network and the one handed out last; None if the
+        network is not (any more) recorded."""
         ...
 
     async def free_ifname(self, candidates: Sequence[str]) -> str | None:
@@ -50,7 +64,18 @@ class SandboxRows(Protocol):
         ...
 
     async def delete_sandbox(self, container_id: str) -> bool:
-        """Forget the sandbox and its endpoints, which releases their addresses."""
+        """Forget the sandbox, its endpoints and ports, which releases their addresses."""
+        ...
+
+    async def add_endpoint(self, endpoint: Endpoint) -> None:
+        """Record one more endpoint of an existing sandbox; a taken address, interface or
+        network raises AlreadyExists."""
+        ...
+
+    async def delete_endpoint(self, container_id: str, network_id: str) -> bool: ...
+    async def set_sandbox_name(self, container_id: str, name: str) -> bool: ...
+    async def published(self) -> list[tuple[str, PortBinding]]:
+        """Every published port with the container it belongs to, oldest first."""
         ...
 
 
@@ -78,7 +103,8 @@ class Kernel(Protocol):
         ...
 
     async def ensure_bridge(self, plan: BridgePlan) -> None:
-        """Create the bridge if missing; give it its address and MAC; up; forwarding on."""
+        """Create the bridge if missing; give it its address and MAC; up; forwarding on, and
+        route_localnet (so ports published on 127.0.0.1 reach its containers)."""
         ...
 
     async def links(self) -> list[LinkState]:
@@ -93,8 +119,19 @@ class Kernel(Protocol):
         """
         ...
 
-    async def repair_sandbox(self, path: Path, endpoint: EndpointPlan | None) -> bool:
-        """Bring an existing namespace (and its endpoint) to the planned state, idempotently.
+    async def add_endpoint(self, path: Path, endpoint: EndpointPlan) -> None:
+        """One more interface in the existing namespace bound to ``path``, configured.
+
+        On failure nothing of it is left behind.
+        """
+        ...
+
+    async def set_default_route(self, path: Path, gateway: IPv4Address | None) -> None:
+        """Point the namespace's default route at ``gateway``; None removes it."""
+        ...
+
+    async def repair_sandbox(self, path: Path, endpoints: Sequence[EndpointPlan]) -> bool:
+        """Bring an existing namespace (and its endpoints) to the planned state, idempotently.
 
         Returns whether anything was missing.
         """
@@ -111,9 +148,32 @@ class Kernel(Protocol):
 
 
 class Firewall(Protocol):
-    async def apply(self, networks: Sequence[Network]) -> None:
-        """Replace netd's whole nftables table with the rules for ``networks``, atomically."""
+    async def apply(self, networks: Sequence[Network], published: Sequence[Publication]) -> None:
+        """Replace netd's whole nftables table with the rules for ``networks`` and the
+        published ports, atomically."""
         ...
+
+
+class HostPorts(Protocol):
+    """The host ports of published ports, held by netd so nobody else takes them."""
+
+    def reserve(self, port: PortBinding) -> PortBinding:
+        """Hold the port (choosing one for host port 0); FailedPrecondition (PORT_IN_USE) if
+        something on the host has it."""
+        ...
+
+    def release(self, port: PortBinding) -> None: ...
+
+
+class NameServers(Protocol):
+    """The embedded DNS: one server (UDP and TCP) per user-defined network, on its gateway."""
+
+    async def start(self, network: Network) -> None:
+        """Serve the network's names on its gateway address; a failure is logged, not raised
+        (the network works without names)."""
+        ...
+
+    async def stop(self, network_id: str) -> None: ...
 
 
 class HostFiles(Protocol):

@@ -9,10 +9,14 @@ containers keep running. So at every start, before serving:
 2. sandboxes: a recorded sandbox whose namespace file is gone (or was never mounted: netd died
    while creating it) belonged to a container that is gone, so its leftovers are deleted and
    its address released; one whose namespace is there is brought back to the planned state
-   (veth present and attached, eth0 addressed, default route), which also finishes a create
-   that netd died in the middle of;
+   (each veth present and attached, eth0, eth1... addressed, the default route), which also
+   finishes a create or connect that netd died in the middle of;
 3. strays: namespace files in netd's directory and links with netd's prefix and group that no
    record explains are deleted.
+
+What lives only in netd's memory (the sockets holding published host ports, the directory of
+names, the DNS servers) is rebuilt afterwards from the reconciled records
+(``SandboxManager.restore``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from pathlib import Path
 
 from services.kit import errors
 from services.kit.log import get_logger
+from services.netd.domain.endpoints import plans
 from services.netd.domain.models import LinkState, Mode, Network, Sandbox
 from services.netd.domain.networks import NetworkManager
 from services.netd.domain.ports import Kernel, State
-from services.netd.domain.sandboxes import endpoint_plan
 
 log = get_logger()
 
@@ -102,12 +106,8 @@ async def _release(state: State, kernel: Kernel, sandbox: Sandbox) -> None:
 
 async def _repair(kernel: Kernel, sandbox: Sandbox, by_id: dict[str, Network]) -> bool | None:
     """Whether something had to be fixed; None if it could not be."""
-    plan = None
-    if sandbox.endpoints:
-        endpoint = sandbox.endpoints[0]
-        plan = endpoint_plan(endpoint, by_id[endpoint.network_id].bridge)
     try:
-        changed = await kernel.repair_sandbox(Path(sandbox.netns_path), plan)
+        changed = await kernel.repair_sandbox(Path(sandbox.netns_path), plans(sandbox, by_id))
     except errors.EstibaError as exc:
         # The container keeps its record; the engine can remove it, or a later start retry.
         log.warning("sandbox_repair_failed", container_id=sandbox.container_id, error=str(exc))

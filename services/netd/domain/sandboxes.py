@@ -1,21 +1,25 @@
-"""SandboxManager: each container's network namespace, interface and address.
+"""SandboxManager: each container's network namespace, interfaces, addresses and ports.
 
-Create records first, then builds. The address (and the veth name) is chosen and recorded in
-one write transaction before anything touches the kernel, so two containers never get one
-address, whatever point netd dies at: after a crash, reconcile at start either finishes the
-kernel part (the namespace file exists) or releases the record (it does not). A failure that is
-not a crash undoes the kernel part and the record before the error goes back to the caller.
+Create records first, then builds. The address (and the veth name, and the host ports) are
+chosen and recorded in one write transaction before anything touches the kernel, so two
+containers never get one address or one port, whatever point netd dies at: after a crash,
+reconcile at start either finishes the kernel part (the namespace file exists) or releases the
+record (it does not). A failure that is not a crash undoes the kernel part and the record
+before the error goes back to the caller. Connect follows the same order for one endpoint;
+disconnect forgets the endpoint first and then deletes its veth (a leftover veth is a stray
+that reconcile deletes).
 
 Both directions are idempotent: a repeated create returns the sandbox made the first time, and
 removing a sandbox that does not exist succeeds. Calls for one container are serialized, and
-once started, a create or remove runs to its end even if the caller goes away, so a retry finds
-a finished state instead of a half-built one.
+once started, a change runs to its end even if the caller goes away, so a retry finds a
+finished state instead of a half-built one. Every committed change is told to the directory
+the embedded DNS answers from, so names follow at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import contextlib
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -24,20 +28,21 @@ from typing import TypeVar
 from services.kit import errors
 from services.kit.log import get_logger
 from services.kit.tasks import spawn
-from services.netd.domain import dnsfiles, ipam, names
+from services.netd.domain import dnsfiles, endpoints, names, publish
 from services.netd.domain.models import (
     DEFAULT_NETWORK,
+    ConnectRequest,
     Endpoint,
-    EndpointPlan,
     Mode,
     Network,
+    PortBinding,
     Sandbox,
     SandboxFiles,
     SandboxRequest,
     now,
 )
 from services.netd.domain.networks import NetworkManager
-from services.netd.domain.ports import HostFiles, Kernel, State, StateTx
+from services.netd.domain.ports import HostFiles, HostPorts, Kernel, State
 
 log = get_logger()
 T = TypeVar("T")
@@ -52,6 +57,7 @@ class SandboxManager:
         kernel: Kernel,
         host: HostFiles,
         networks: NetworkManager,
+        host_ports: HostPorts,
         *,
         prefix: str,
         netns_dir: Path,
@@ -61,6 +67,8 @@ class SandboxManager:
         self._kernel = kernel
         self._host = host
         self._networks = networks
+        self._host_ports = host_ports
+        self._directory = networks.directory
         self._prefix = prefix
         self._netns_dir = netns_dir
         self._dns_fallback = tuple(dns_fallback)
@@ -71,30 +79,58 @@ class SandboxManager:
         """The container's sandbox, made now or returned as made by an earlier identical call."""
         cid = names.check_container_id(request.container_id)
         hostname = names.check_hostname(request.hostname or cid[:12])
+        name = names.check_container_name(request.name)
         aliases = tuple(names.check_alias(a) for a in request.aliases)
+        ports = publish.check(request.ports)
         mode, network = await self._resolve_network(request.network)
-        if aliases and network is None:
+        if network is None and (aliases or request.ip_address or ports):
             raise errors.InvalidArgument(
-                f"aliases need a network; a sandbox in {mode} mode has none",
+                f"aliases, a static address and published ports need a network; a sandbox in"
+                f" {mode} mode has none",
                 reason="ALIASES_WITHOUT_NETWORK",
             )
+        asked = Sandbox(cid, mode, "", hostname, (), "", name, ports)
         sandbox, render = await asyncio.gather(
-            self._serialized(cid, lambda: self._create(cid, mode, network, hostname, aliases)),
+            self._serialized(
+                cid, lambda: self._create(asked, network, aliases, request.ip_address)
+            ),
             self._renderer({mode}),  # reads the host's files while the sandbox is built
         )
         return sandbox, render(sandbox)
 
     async def remove(self, container_id: str) -> bool:
-        """Tear the sandbox down and release its address; False if there was none."""
+        """Tear the sandbox down and release its addresses and ports; False if there was none."""
         cid = names.check_container_id(container_id)
         return await self._serialized(cid, lambda: self._remove(cid))
+
+    async def connect(self, request: ConnectRequest) -> tuple[Sandbox, SandboxFiles]:
+        """One more interface in the container's namespace, on another network."""
+        cid = names.check_container_id(request.container_id)
+        aliases = tuple(names.check_alias(a) for a in request.aliases)
+        network = await self._networks.require(request.network)
+        sandbox = await self._serialized(
+            cid, lambda: self._connect(cid, network, aliases, request.ip_address)
+        )
+        return sandbox, await self.files(sandbox)
+
+    async def disconnect(self, container_id: str, network_ref: str) -> tuple[Sandbox, SandboxFiles]:
+        """Take the container's interface on a network away."""
+        cid = names.check_container_id(container_id)
+        network = await self._networks.require(network_ref)
+        sandbox = await self._serialized(cid, lambda: self._disconnect(cid, network))
+        return sandbox, await self.files(sandbox)
+
+    async def update(self, container_id: str, name: str) -> tuple[Sandbox, SandboxFiles]:
+        """Record the container's new name; what others resolve changes at once."""
+        cid = names.check_container_id(container_id)
+        checked = names.check_container_name(name)
+        sandbox = await self._serialized(cid, lambda: self._rename(cid, checked))
+        return sandbox, await self.files(sandbox)
 
     async def get(self, container_id: str) -> tuple[Sandbox, SandboxFiles]:
         cid = names.check_container_id(container_id)
         async with self._lock(cid):
             sandbox = await self._read(cid)
-        if sandbox is None:
-            raise errors.NotFound(f"no sandbox for container {cid!r}", reason="SANDBOX_UNKNOWN")
         return sandbox, await self.files(sandbox)
 
     async def list_all(self) -> list[tuple[Sandbox, SandboxFiles]]:
@@ -108,12 +144,28 @@ class SandboxManager:
         """/etc/hosts and /etc/resolv.conf for the container, from the host's current files."""
         return (await self._renderer({sandbox.mode}))(sandbox)
 
+    async def restore(self) -> None:
+        """After reconcile: hold the recorded host ports again, load the directory, and only
+        then start answering names."""
+        async with self._state.read() as tx:
+            sandboxes = await tx.sandboxes()
+        for sandbox in sandboxes:
+            for port in sandbox.ports:
+                try:
+                    self._host_ports.reserve(port)
+                except errors.EstibaError as exc:
+                    log.warning(
+                        "port_not_held", container_id=sandbox.container_id, error=exc.message
+                    )
+        self._directory.load(await self._networks.list_all(), sandboxes)
+        await self._networks.serve_names()
+
     async def _renderer(self, modes: set[Mode]) -> Callable[[Sandbox], SandboxFiles]:
         """Read the host's files once for many sandboxes; render each from them."""
         as_host = SandboxFiles("", "")
         if Mode.HOST in modes:
             as_host = SandboxFiles(await self._host.etc_hosts(), await self._host.etc_resolv_conf())
-        resolv = ""
+        host_resolv = resolv = ""
         if modes - {Mode.HOST}:
             host_resolv = await self._host.resolv_conf()
             resolv = dnsfiles.container_resolv_conf(host_resolv, self._dns_fallback)
@@ -122,35 +174,33 @@ class SandboxManager:
             if sandbox.mode is Mode.HOST:
                 return as_host
             address = sandbox.endpoints[0].address.ip if sandbox.endpoints else None
-            return SandboxFiles(dnsfiles.hosts_file(sandbox.hostname, address), resolv)
+            hosts = dnsfiles.hosts_file(sandbox.hostname, address)
+            named = next((e for e in sandbox.endpoints if e.network_name != DEFAULT_NETWORK), None)
+            if named is None:
+                return SandboxFiles(hosts, resolv)
+            return SandboxFiles(hosts, dnsfiles.embedded_resolv_conf(named.gateway, host_resolv))
 
         return render
 
     def netns_path(self, container_id: str) -> Path:
         return self._netns_dir / container_id
 
-    # -- the steps -------------------------------------------------------------------------
+    # -- create and remove -------------------------------------------------------------------
 
     async def _resolve_network(self, ref: str) -> tuple[Mode, Network | None]:
         if ref in (Mode.NONE, Mode.HOST):
             return Mode(ref), None
-        network = await self._networks.find(ref or DEFAULT_NETWORK)
-        if network is None:
-            raise errors.NotFound(f"network {ref!r} not found", reason="NETWORK_UNKNOWN")
-        return Mode.BRIDGE, network
+        return Mode.BRIDGE, await self._networks.require(ref or DEFAULT_NETWORK)
 
     async def _create(
-        self,
-        cid: str,
-        mode: Mode,
-        network: Network | None,
-        hostname: str,
-        aliases: tuple[str, ...],
+        self, asked: Sandbox, network: Network | None, aliases: tuple[str, ...], static: str
     ) -> Sandbox:
+        cid = asked.container_id
         self._building.add(cid)
         try:
-            sandbox, made = await self._record(cid, mode, network, hostname, aliases)
+            sandbox, made = await self._record(asked, network, aliases, static)
             if not made:
+                self._directory.put(sandbox)  # its name may have changed
                 return sandbox
             try:
                 await self._build(sandbox, network)
@@ -159,64 +209,71 @@ class SandboxManager:
                 raise
         finally:
             self._building.discard(cid)
-        log.info("sandbox_created", container_id=cid, mode=str(mode), netns=sandbox.netns_path)
+        self._directory.put(sandbox)
+        if sandbox.ports:
+            await self._networks.apply_firewall()
+        log.info(
+            "sandbox_created", container_id=cid, mode=str(asked.mode), netns=sandbox.netns_path
+        )
         return sandbox
 
     async def _record(
-        self,
-        cid: str,
-        mode: Mode,
-        network: Network | None,
-        hostname: str,
-        aliases: tuple[str, ...],
+        self, asked: Sandbox, network: Network | None, aliases: tuple[str, ...], static: str
     ) -> tuple[Sandbox, bool]:
-        """The sandbox recorded with its address; False if it was recorded before."""
-        created = now()
-        path = "" if mode is Mode.HOST else str(self.netns_path(cid))
-        async with self._state.write() as tx:
-            existing = await tx.sandbox(cid)
-            if existing is not None:
-                _check_same(existing, mode, network, hostname, aliases)
-                return existing, False
-            endpoints: tuple[Endpoint, ...] = ()
-            if network is not None:
-                endpoints = (await self._allocate(tx, cid, network, aliases, created),)
-            sandbox = Sandbox(cid, mode, path, hostname, endpoints, created)
-            await tx.add_sandbox(sandbox)
+        """The sandbox recorded with its address and ports; False if it was recorded before."""
+        cid, created = asked.container_id, now()
+        path = "" if asked.mode is Mode.HOST else str(self.netns_path(cid))
+        held: list[PortBinding] = []
+        try:
+            async with self._state.write() as tx:
+                existing = await tx.sandbox(cid)
+                if existing is not None:
+                    _check_same(existing, asked, network, aliases)
+                    if asked.name and asked.name != existing.name:
+                        await tx.set_sandbox_name(cid, asked.name)
+                        existing = await tx.sandbox(cid)
+                        assert existing is not None
+                    return existing, False
+                found: tuple[Endpoint, ...] = ()
+                if network is not None:
+                    found = (
+                        await endpoints.allocate(
+                            tx,
+                            prefix=self._prefix,
+                            container_id=cid,
+                            network=network,
+                            aliases=aliases,
+                            created=created,
+                            static=static,
+                        ),
+                    )
+                if asked.ports:  # (most containers publish nothing: no query for them)
+                    publish.check_free(asked.ports, await tx.published())
+                for port in asked.ports:
+                    held.append(self._host_ports.reserve(port))
+                sandbox = Sandbox(
+                    cid, asked.mode, path, asked.hostname, found, created, asked.name, tuple(held)
+                )
+                await tx.add_sandbox(sandbox)
+        except BaseException:
+            for port in held:
+                self._host_ports.release(port)
+            raise
         return sandbox, True
-
-    async def _allocate(
-        self, tx: StateTx, cid: str, network: Network, aliases: tuple[str, ...], created: str
-    ) -> Endpoint:
-        used, last = await tx.ipam_state(network.id)
-        address = ipam.next_address(network.subnet, used, last)
-        await tx.set_ipam_last(network.id, address)
-        ifname = await tx.free_ifname(names.veth_names(self._prefix, cid, network.id))
-        if ifname is None:
-            raise errors.Aborted(f"no free interface name for container {cid!r}; retry")
-        return Endpoint(
-            id=secrets.token_hex(32),
-            container_id=cid,
-            network_id=network.id,
-            network_name=network.name,
-            address=ipam.with_prefix(address, network.subnet),
-            gateway=network.gateway,
-            mac=ipam.mac_for(address),
-            host_ifname=ifname,
-            aliases=aliases,
-            created_at=created,
-        )
 
     async def _build(self, sandbox: Sandbox, network: Network | None) -> None:
         if sandbox.mode is Mode.HOST:
             return
         plan = None
         if network is not None:
-            plan = endpoint_plan(sandbox.endpoints[0], network.bridge)
+            endpoint = sandbox.endpoints[0]
+            plan = endpoints.plan(endpoint, network.bridge, default_route=not network.internal)
         await self._kernel.create_sandbox(Path(sandbox.netns_path), plan)
 
     async def _undo(self, sandbox: Sandbox) -> None:
         """Take back a failed create; a failure here is logged and left to reconcile."""
+        for port in sandbox.ports:
+            self._host_ports.release(port)
         try:
             if sandbox.mode is not Mode.HOST:
                 await self._kernel.remove_sandbox(
@@ -228,7 +285,8 @@ class SandboxManager:
             log.warning("sandbox_undo_failed", container_id=sandbox.container_id, error=str(exc))
 
     async def _remove(self, cid: str) -> bool:
-        sandbox = await self._read(cid)
+        async with self._state.read() as tx:
+            sandbox = await tx.sandbox(cid)
         if sandbox is None:
             return False
         if sandbox.mode is not Mode.HOST:
@@ -237,12 +295,99 @@ class SandboxManager:
             )
         async with self._state.write() as tx:
             await tx.delete_sandbox(cid)
+        self._directory.drop(cid)
+        for port in sandbox.ports:
+            self._host_ports.release(port)
+        if sandbox.ports:
+            await self._networks.apply_firewall()
         log.info("sandbox_removed", container_id=cid)
         return True
 
-    async def _read(self, cid: str) -> Sandbox | None:
+    # -- connect, disconnect, rename -----------------------------------------------------------
+
+    async def _connect(
+        self, cid: str, network: Network, aliases: tuple[str, ...], static: str
+    ) -> Sandbox:
+        sandbox = await self._read(cid)
+        if sandbox.mode is not Mode.BRIDGE:
+            raise errors.FailedPrecondition(
+                f"container {cid[:12]} is in {sandbox.mode} network mode: it cannot be"
+                " connected to other networks",
+                reason="SANDBOX_MODE",
+            )
+        if endpoints.find(sandbox, network) is not None:
+            raise errors.AlreadyExists(
+                f"endpoint with name {sandbox.name or cid[:12]} already exists in network"
+                f" {network.name}",
+                reason="ENDPOINT_EXISTS",
+            )
+        async with self._state.write() as tx:
+            endpoint = await endpoints.allocate(
+                tx,
+                prefix=self._prefix,
+                container_id=cid,
+                network=network,
+                aliases=aliases,
+                created=now(),
+                static=static,
+                taken_ifnames={e.ifname for e in sandbox.endpoints},
+            )
+            await tx.add_endpoint(endpoint)
+        carries_route = sandbox.default_endpoint is None and not network.internal
+        plan = endpoints.plan(endpoint, network.bridge, default_route=carries_route)
+        try:
+            await self._kernel.add_endpoint(Path(sandbox.netns_path), plan)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                async with self._state.write() as tx:
+                    await tx.delete_endpoint(cid, network.id)
+            raise
+        updated = await self._read(cid)
+        self._directory.put(updated)
+        if updated.ports and carries_route:
+            await self._networks.apply_firewall()
+        log.info("sandbox_connected", container_id=cid, network=network.name, ifname=plan.ifname)
+        return updated
+
+    async def _disconnect(self, cid: str, network: Network) -> Sandbox:
+        sandbox = await self._read(cid)
+        endpoint = endpoints.find(sandbox, network)
+        if endpoint is None:
+            raise errors.NotFound(
+                f"container {cid[:12]} is not connected to network {network.name}",
+                reason="ENDPOINT_UNKNOWN",
+            )
+        async with self._state.write() as tx:
+            await tx.delete_endpoint(cid, network.id)
+        updated = await self._read(cid)
+        self._directory.put(updated)
+        await self._kernel.delete_link(endpoint.host_ifname)
+        if sandbox.default_endpoint == endpoint:
+            successor = updated.default_endpoint
+            gateway = successor.gateway if successor is not None else None
+            await self._kernel.set_default_route(Path(sandbox.netns_path), gateway)
+            if updated.ports:
+                await self._networks.apply_firewall()
+        log.info("sandbox_disconnected", container_id=cid, network=network.name)
+        return updated
+
+    async def _rename(self, cid: str, name: str) -> Sandbox:
+        async with self._state.write() as tx:
+            if not await tx.set_sandbox_name(cid, name):
+                raise _unknown(cid)
+        updated = await self._read(cid)
+        self._directory.put(updated)
+        log.info("sandbox_renamed", container_id=cid, name=name)
+        return updated
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    async def _read(self, cid: str) -> Sandbox:
         async with self._state.read() as tx:
-            return await tx.sandbox(cid)
+            sandbox = await tx.sandbox(cid)
+        if sandbox is None:
+            raise _unknown(cid)
+        return sandbox
 
     def _lock(self, cid: str) -> asyncio.Lock:
         lock = self._locks.get(cid)
@@ -262,30 +407,22 @@ class SandboxManager:
         return await asyncio.shield(spawn(locked(), name=f"sandbox-{cid[:12]}"))
 
 
-def endpoint_plan(endpoint: Endpoint, bridge: str) -> EndpointPlan:
-    return EndpointPlan(
-        host_ifname=endpoint.host_ifname,
-        bridge=bridge,
-        address=endpoint.address,
-        gateway=endpoint.gateway,
-        mac=endpoint.mac,
-    )
+def _unknown(cid: str) -> errors.NotFound:
+    return errors.NotFound(f"no sandbox for container {cid!r}", reason="SANDBOX_UNKNOWN")
 
 
 def _check_same(
-    existing: Sandbox,
-    mode: Mode,
-    network: Network | None,
-    hostname: str,
-    aliases: tuple[str, ...],
+    existing: Sandbox, asked: Sandbox, network: Network | None, aliases: tuple[str, ...]
 ) -> None:
-    """A repeated create must ask for what exists; anything else is a conflict."""
-    networks = [e.network_id for e in existing.endpoints]
-    wanted = [network.id] if network is not None else []
-    existing_aliases = existing.endpoints[0].aliases if existing.endpoints else ()
-    if (existing.mode, networks, existing.hostname) != (mode, wanted, hostname) or (
-        network is not None and existing_aliases != aliases
-    ):
+    """A repeated create must ask for what exists; anything else is a conflict.
+
+    Connects and disconnects since the first create are not a conflict: the network asked for
+    must still be one of the sandbox's (with the same aliases), the others may have changed.
+    A different name is not a conflict either: it is a rename the caller reports.
+    """
+    on = next((e for e in existing.endpoints if network and e.network_id == network.id), None)
+    same = (existing.mode, existing.hostname) == (asked.mode, asked.hostname)
+    if not same or (network is not None and (on is None or on.aliases != aliases)):
         raise errors.AlreadyExists(
             f"container {existing.container_id!r} already has a different sandbox"
             f" ({existing.mode} mode, hostname {existing.hostname!r}); remove it first",

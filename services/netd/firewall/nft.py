@@ -1,11 +1,12 @@
 """The domain's ``Firewall`` port: the nft command, fed a whole-table script on stdin.
 
-Why the command and not libnftables in-process: a table is replaced only at start and when the
-set of networks changes, never per sandbox, so the ~15 ms of a process start is paid rarely;
-in exchange nothing that can block or crash (a C library on the event loop's thread) runs
-inside netd, and the script is exactly what an operator can replay with ``nft -f``. When
-published ports arrive (a rule per container), the same script can go to libnftables through
-ctypes instead (~0.3 ms), behind this same port.
+Why the command and not libnftables in-process: a table is replaced at start, when the set of
+networks changes, and when a container with published ports comes, goes or changes its default
+network, never for an ordinary sandbox, so the ~15 ms of a process start is paid rarely; in
+exchange nothing that can block or crash (a C library on the event loop's thread) runs inside
+netd, and the script is exactly what an operator can replay with ``nft -f``. Should ports get
+busy, the same script can go to libnftables through ctypes instead (~0.3 ms), behind this same
+port.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from services.kit import errors
 from services.kit.log import get_logger
 from services.netd.domain import names
-from services.netd.domain.models import Network
+from services.netd.domain.models import Network, Publication
 from services.netd.firewall.ruleset import render
 
 log = get_logger()
@@ -30,9 +31,14 @@ class NftFirewall:
         self.table = names.firewall_table(prefix)
         self._nft = shutil.which(nft) or nft
 
-    async def apply(self, networks: Sequence[Network]) -> None:
-        await run_nft(self._nft, render(self.table, networks))
-        log.info("firewall_applied", table=f"inet {self.table}", networks=len(networks))
+    async def apply(self, networks: Sequence[Network], published: Sequence[Publication]) -> None:
+        await run_nft(self._nft, render(self.table, networks, published))
+        log.info(
+            "firewall_applied",
+            table=f"inet {self.table}",
+            networks=len(networks),
+            published=len(published),
+        )
 
 
 async def run_nft(nft: str, script: str) -> None:

@@ -17,7 +17,7 @@ import contextlib
 import functools
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -102,10 +102,11 @@ class NetlinkKernel:
             f"give bridge {plan.name} the address {plan.gateway}",
             exists_ok=True,
         )
-        await self._thread(
-            lambda: sysctl.ensure("1", "net", "ipv4", "conf", plan.name, "forwarding"),
-            f"turn forwarding on for {plan.name}",
-        )
+        for key in ("forwarding", "route_localnet"):
+            await self._thread(
+                functools.partial(sysctl.ensure, "1", "net", "ipv4", "conf", plan.name, key),
+                f"turn {key} on for {plan.name}",
+            )
         self._bridge_index[plan.name] = index
 
     async def links(self) -> list[LinkState]:
@@ -143,14 +144,14 @@ class NetlinkKernel:
 
     async def create_sandbox(self, path: Path, endpoint: EndpointPlan | None) -> None:
         for attempt in (1, 2):
-            veth = await self._veth(endpoint)
+            veth = await self._veth(endpoint) if endpoint is not None else None
             try:
                 await netns.in_fresh_thread(functools.partial(sandbox.create, path, veth))
                 return
             except OSError as exc:
                 with contextlib.suppress(errors.EstibaError):
                     await self.remove_sandbox(path, [endpoint.host_ifname] if endpoint else [])
-                if attempt == 2 or not (is_exists(exc) or is_missing(exc) or is_invalid(exc)):
+                if attempt == 2 or not _retryable(exc):
                     raise translate(exc, f"set up the sandbox at {path}") from exc
                 # A leftover link of ours with the veth's name (deleted just above), or a
                 # bridge recreated under a new index (the kernel answers EINVAL for a master
@@ -158,10 +159,29 @@ class NetlinkKernel:
                 if endpoint is not None:
                     self._bridge_index.pop(endpoint.bridge, None)
 
-    async def repair_sandbox(self, path: Path, endpoint: EndpointPlan | None) -> bool:
-        veth = await self._veth(endpoint)
+    async def add_endpoint(self, path: Path, endpoint: EndpointPlan) -> None:
+        for attempt in (1, 2):
+            veth = await self._veth(endpoint)
+            try:
+                await netns.in_fresh_thread(functools.partial(sandbox.add, path, veth))
+                return
+            except OSError as exc:
+                with contextlib.suppress(errors.EstibaError):
+                    await self.delete_link(endpoint.host_ifname)
+                if attempt == 2 or not _retryable(exc):
+                    raise translate(exc, f"add {endpoint.ifname} to the sandbox at {path}") from exc
+                self._bridge_index.pop(endpoint.bridge, None)
+
+    async def set_default_route(self, path: Path, gateway: IPv4Address | None) -> None:
         try:
-            return await netns.in_fresh_thread(functools.partial(sandbox.repair, path, veth))
+            await netns.in_fresh_thread(functools.partial(sandbox.set_default_route, path, gateway))
+        except OSError as exc:
+            raise translate(exc, f"set the default route of the sandbox at {path}") from exc
+
+    async def repair_sandbox(self, path: Path, endpoints: Sequence[EndpointPlan]) -> bool:
+        veths = [await self._veth(e) for e in endpoints]
+        try:
+            return await netns.in_fresh_thread(functools.partial(sandbox.repair, path, veths))
         except OSError as exc:
             raise translate(exc, f"repair the sandbox at {path}") from exc
 
@@ -176,9 +196,7 @@ class NetlinkKernel:
 
     # -- helpers -------------------------------------------------------------------------
 
-    async def _veth(self, endpoint: EndpointPlan | None) -> sandbox.Veth | None:
-        if endpoint is None:
-            return None
+    async def _veth(self, endpoint: EndpointPlan) -> sandbox.Veth:
         return sandbox.Veth(
             host_ifname=endpoint.host_ifname,
             group=self._group,
@@ -186,6 +204,7 @@ class NetlinkKernel:
             address=endpoint.address,
             gateway=endpoint.gateway,
             mac=endpoint.mac,
+            peer_name=endpoint.ifname,
         )
 
     def _ours(self, msg: Any) -> bool:
@@ -237,3 +256,7 @@ class NetlinkKernel:
             return await asyncio.to_thread(work)
         except OSError as exc:
             raise translate(exc, doing) from exc
+
+
+def _retryable(exc: OSError) -> bool:
+    return is_exists(exc) or is_missing(exc) or is_invalid(exc)

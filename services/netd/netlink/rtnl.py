@@ -4,7 +4,8 @@ pyroute2 spends about 0.5 ms of Python per request building and parsing messages
 needs five; written by hand with ``struct`` the same messages cost a few microseconds each, so
 the kernel's own work dominates again. This module knows exactly what the sandbox path sends:
 create a veth pair (peer in another namespace), look a link up by name, bring a link up or
-attach it to a bridge, add an IPv4 address, replace the default route. Everything else (dumps,
+attach it to a bridge, turn hairpin mode on for a bridge port, add an IPv4 address, replace or
+delete the default route. Everything else (dumps,
 bridges, deletes) stays with pyroute2 in ``kernel``.
 
 Blocking by design: it runs in the short-lived threads of ``netns``, where a socket may be bound
@@ -24,8 +25,10 @@ NLMSG_ERROR = 2
 NLMSG_DONE = 3
 RTM_NEWLINK = 16
 RTM_GETLINK = 18
+RTM_SETLINK = 19
 RTM_NEWADDR = 20
 RTM_NEWROUTE = 24
+RTM_DELROUTE = 25
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
 NLM_F_REPLACE = 0x100
@@ -38,6 +41,10 @@ IFLA_MASTER = 10
 IFLA_LINKINFO = 18
 IFLA_GROUP = 27
 IFLA_NET_NS_FD = 28
+IFLA_PROTINFO = 12
+IFLA_BRPORT_MODE = 4
+NLA_F_NESTED = 0x8000
+AF_BRIDGE = 7
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 VETH_INFO_PEER = 1
@@ -48,6 +55,7 @@ RTA_GATEWAY = 5
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_NOWHERE = 255  # in a delete: any scope
 RTN_UNICAST = 1
 
 _HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence, port id
@@ -200,8 +208,29 @@ class Rtnl:
             return False
         return True
 
+    def set_hairpin(self, index: int) -> None:
+        """Hairpin mode on a bridge port: a frame may leave by the port it came in on.
+
+        A container reaching its own published port through the host's address needs it: the
+        DNAT'ed packet goes back out of the port it came from.
+        """
+        mode = attr(IFLA_BRPORT_MODE, b"\x01")
+        body = _IFINFO.pack(AF_BRIDGE, 0, index, 0, 0) + attr(IFLA_PROTINFO | NLA_F_NESTED, mode)
+        self.request(RTM_SETLINK, 0, body)  # PF_BRIDGE's setlink: RTM_NEWLINK would ignore it
+
     def replace_default_route(self, gateway: IPv4Address) -> None:
         body = _RTMSG.pack(
             socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0
         ) + attr(RTA_GATEWAY, gateway.packed)
         self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
+
+    def delete_default_route(self) -> bool:
+        """Remove the IPv4 default route; False if there was none."""
+        body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, 0, RT_SCOPE_NOWHERE, 0, 0)
+        try:
+            self.request(RTM_DELROUTE, 0, body)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:
+                return False
+            raise
+        return True

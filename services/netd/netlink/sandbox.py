@@ -1,11 +1,12 @@
 """A sandbox's kernel work, done in one fresh thread with raw rtnetlink (``rtnl``).
 
 The thread opens a netlink socket in the host namespace first, then moves into the sandbox's
-namespace (new, or existing for a repair) and opens a second one there. With both at hand, the
-fast path is six messages: lo up; the veth pair, host end in netd's link group, on the bridge
-and up, peer created directly inside the namespace as eth0 with its MAC (moving a link between
-namespaces afterwards costs ~30 ms in the kernel); eth0's index; eth0 up; its address; the
-default route.
+namespace (new, or existing for a connect or a repair) and opens a second one there. With both
+at hand, the fast path is a handful of messages: lo up; the veth pair, host end in netd's link
+group, on the bridge and up, peer created directly inside the namespace under its final name
+(eth0, eth1, ...) with its MAC (moving a link between namespaces afterwards costs ~30 ms in the
+kernel); hairpin mode on the host end; the peer's index; the peer up; its address; the default
+route when this endpoint carries it.
 
 Blocking, and raising ``OSError``: called through ``netns.in_fresh_thread`` by ``kernel``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
@@ -22,7 +24,6 @@ from services.netd.netlink import netns
 from services.netd.netlink.rtnl import Rtnl
 
 LOOPBACK_INDEX = 1  # the kernel numbers every namespace's lo 1
-PEER_NAME = "eth0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +34,10 @@ class Veth:
     group: int
     bridge_index: int
     address: IPv4Interface
-    gateway: IPv4Address
+    gateway: IPv4Address | None
+    """The default route's gateway if this endpoint carries it."""
     mac: str
+    peer_name: str = "eth0"
 
 
 def create(path: Path, veth: Veth | None) -> None:
@@ -49,27 +52,58 @@ def create(path: Path, veth: Veth | None) -> None:
                     _add_veth(host, veth, ns_fd)
                 finally:
                     os.close(ns_fd)
-                _configure_eth0(inner, veth)
+                _configure(inner, veth)
 
 
-def repair(path: Path, veth: Veth | None) -> bool:
+def add(path: Path, veth: Veth) -> None:
+    """One more endpoint in the existing namespace bound to ``path``."""
+    with Rtnl() as host:
+        ns_fd = netns.enter(path)
+        try:
+            with Rtnl() as inner:
+                if inner.link(veth.peer_name) is not None:
+                    raise OSError(errno.EEXIST, f"{veth.peer_name} exists in the sandbox")
+                _add_veth(host, veth, ns_fd)
+                _configure(inner, veth)
+        finally:
+            os.close(ns_fd)
+
+
+def set_default_route(path: Path, gateway: IPv4Address | None) -> None:
+    """The namespace's default route through ``gateway``, or none."""
+    ns_fd = netns.enter(path)
+    try:
+        with Rtnl() as inner:
+            if gateway is None:
+                inner.delete_default_route()
+            else:
+                inner.replace_default_route(gateway)
+    finally:
+        os.close(ns_fd)
+
+
+def repair(path: Path, veths: Sequence[Veth]) -> bool:
     """Bring the namespace bound to ``path`` to the planned state; True if anything was missing."""
     with Rtnl() as host:
         ns_fd = netns.enter(path)
         try:
             with Rtnl() as inner:
                 inner.set_up(LOOPBACK_INDEX)
-                if veth is None:
-                    return False
                 changed = False
-                link = host.link(veth.host_ifname)
-                if link is None:
-                    _add_veth(host, veth, ns_fd)
-                    changed = True
-                elif link.master != veth.bridge_index or not link.up:
-                    host.set_up(link.index, master=veth.bridge_index)
-                    changed = True
-                return _configure_eth0(inner, veth) or changed
+                for veth in veths:
+                    link = host.link(veth.host_ifname)
+                    if link is None:
+                        _add_veth(host, veth, ns_fd)
+                        changed = True
+                    else:
+                        if link.master != veth.bridge_index or not link.up:
+                            host.set_up(link.index, master=veth.bridge_index)
+                            changed = True
+                        host.set_hairpin(link.index)  # sandboxes made before it was set
+                    changed = _configure(inner, veth) or changed
+                if not any(v.gateway for v in veths):
+                    changed = inner.delete_default_route() or changed
+                return changed
         finally:
             os.close(ns_fd)
 
@@ -79,19 +113,23 @@ def _add_veth(host: Rtnl, veth: Veth, ns_fd: int) -> None:
         veth.host_ifname,
         group=veth.group,
         master=veth.bridge_index,
-        peer=PEER_NAME,
+        peer=veth.peer_name,
         peer_netns_fd=ns_fd,
         peer_mac=veth.mac,
     )
+    link = host.link(veth.host_ifname)
+    if link is not None:
+        host.set_hairpin(link.index)
 
 
-def _configure_eth0(inner: Rtnl, veth: Veth) -> bool:
-    """eth0 up with its address and the default route; True if the address was missing."""
-    eth0 = inner.link(PEER_NAME)
-    if eth0 is None:
-        raise OSError(errno.ENODEV, f"{PEER_NAME} is missing in the sandbox")
-    if not eth0.up:
-        inner.set_up(eth0.index)
-    added = inner.add_address(eth0.index, veth.address)
-    inner.replace_default_route(veth.gateway)
+def _configure(inner: Rtnl, veth: Veth) -> bool:
+    """The peer up with its address (and the default route); True if the address was missing."""
+    peer = inner.link(veth.peer_name)
+    if peer is None:
+        raise OSError(errno.ENODEV, f"{veth.peer_name} is missing in the sandbox")
+    if not peer.up:
+        inner.set_up(peer.index)
+    added = inner.add_address(peer.index, veth.address)
+    if veth.gateway is not None:
+        inner.replace_default_route(veth.gateway)
     return added

@@ -1,30 +1,41 @@
 """The schema of netd.db, one migration per released change.
 
-Current schema (version 2)::
+Current schema (version 3)::
 
     networks    id (PK) · name (UNIQUE) · driver · subnet · gateway · created_at
        │ 1      bridge (UNIQUE when set)                                  [v2]
        │        ipam_last: the address handed out last (serial IPAM)      [v2]
+       │        internal · attachable (0/1) · ip_range ('' = the subnet)  [v3]
+       │        labels · options (JSON objects)                           [v3]
        │
        │ n
     endpoints   id (PK) · network_id → networks.id · container_id · address · created_at
        │ n      mac · host_ifname (UNIQUE when set) · aliases (JSON list)  [v2]
+       │        ifname: the interface inside the container (eth0, eth1...)  [v3]
        │        UNIQUE (network_id, address): no address is ever handed out twice
        │        UNIQUE (network_id, container_id): one endpoint per container and network [v2]
+       │        UNIQUE (container_id, ifname): one eth0, one eth1... per container   [v3]
        │
        │ 1      (endpoints.container_id = sandboxes.container_id; the store writes and
     sandboxes   deletes a sandbox and its endpoints in one transaction)     [v2]
-                container_id (PK) · mode ("bridge" | "none" | "host") · netns_path
-                hostname · created_at
+       │ 1      container_id (PK) · mode ("bridge" | "none" | "host") · netns_path
+       │        hostname · created_at
+       │        name: the container's name, for the embedded DNS          [v3]
+       │ n
+    ports       container_id → sandboxes.container_id · protocol ("tcp" | "udp")   [v3]
+                container_port · host_ip ('' = every address) · host_port
+                UNIQUE (protocol, host_ip, host_port); a '' host_ip also excludes every
+                specific one of the same port and protocol (checked by the rules)
 
     settings    name (PK) · value                                          [v2]
                 "kernel_prefix": the prefix this database's kernel objects carry
                 "sysctl.net.ipv4.ip_forward.before": the value netd found before turning it on
 
-* ``networks.subnet`` is CIDR text ("172.30.0.0/24"), ``gateway`` and ``endpoints.address`` are
-  dotted quads; the endpoint's prefix length is its network's.
+* ``networks.subnet`` and ``ip_range`` are CIDR text ("172.30.0.0/24"), ``gateway`` and
+  ``endpoints.address`` are dotted quads; the endpoint's prefix length is its network's.
 * A sandbox row exists from the moment its address is allocated, before the kernel is touched;
-  reconcile at start finishes or releases any that netd died while building.
+  reconcile at start finishes or releases any that netd died while building. The same holds
+  for an endpoint added to an existing sandbox (Connect).
 * Times are RFC 3339 text in UTC.
 """
 
@@ -78,6 +89,29 @@ MIGRATIONS = [
             name TEXT PRIMARY KEY,
             value TEXT NOT NULL
         );
+        """,
+    ),
+    Migration(
+        3,
+        "user-defined networks, several endpoints per sandbox, names and published ports",
+        """
+        ALTER TABLE networks ADD COLUMN internal INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE networks ADD COLUMN attachable INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE networks ADD COLUMN ip_range TEXT NOT NULL DEFAULT '';
+        ALTER TABLE networks ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE networks ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE endpoints ADD COLUMN ifname TEXT NOT NULL DEFAULT 'eth0';
+        CREATE UNIQUE INDEX endpoints_ifname ON endpoints (container_id, ifname);
+        ALTER TABLE sandboxes ADD COLUMN name TEXT NOT NULL DEFAULT '';
+        CREATE TABLE ports (
+            container_id TEXT NOT NULL REFERENCES sandboxes(container_id),
+            protocol TEXT NOT NULL CHECK (protocol IN ('tcp', 'udp')),
+            container_port INTEGER NOT NULL,
+            host_ip TEXT NOT NULL,
+            host_port INTEGER NOT NULL,
+            UNIQUE (protocol, host_ip, host_port)
+        );
+        CREATE INDEX ports_by_container ON ports (container_id);
         """,
     ),
 ]

@@ -9,14 +9,20 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from services.kit import errors
 from services.kit.db import Database, IntegrityError, Row, Tx
-from services.netd.domain.models import Endpoint, Mode, Network, Sandbox
+from services.netd.domain.models import Endpoint, Mode, Network, PortBinding, Sandbox
 
 _ENDPOINT_SELECT = (
     "SELECT e.id, e.container_id, e.network_id, n.name AS network_name, e.address, n.subnet,"
-    " n.gateway, e.mac, e.host_ifname, e.aliases, e.created_at"
+    " n.gateway, n.internal, e.mac, e.host_ifname, e.aliases, e.created_at, e.ifname,"
+    " coalesce(s.name, '') AS container_name"
     " FROM endpoints e JOIN networks n ON n.id = e.network_id"
+    " LEFT JOIN sandboxes s ON s.container_id = e.container_id"
 )
-_NETWORK_SELECT = "SELECT id, name, driver, subnet, gateway, bridge, created_at FROM networks"
+_NETWORK_SELECT = (
+    "SELECT id, name, driver, subnet, gateway, bridge, created_at, internal, attachable,"
+    " ip_range, labels, options FROM networks"
+)
+_SANDBOX_SELECT = "SELECT container_id, mode, netns_path, hostname, created_at, name FROM sandboxes"
 
 
 class SqliteTx:
@@ -34,8 +40,9 @@ class SqliteTx:
     async def add_network(self, network: Network) -> None:
         try:
             await self._tx.execute(
-                "INSERT INTO networks (id, name, driver, subnet, gateway, bridge, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO networks (id, name, driver, subnet, gateway, bridge, created_at,"
+                " internal, attachable, ip_range, labels, options)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     network.id,
                     network.name,
@@ -44,21 +51,37 @@ class SqliteTx:
                     str(network.gateway),
                     network.bridge,
                     network.created_at,
+                    int(network.internal),
+                    int(network.attachable),
+                    str(network.ip_range) if network.ip_range else "",
+                    json.dumps(dict(network.labels)),
+                    json.dumps(dict(network.options)),
                 ),
             )
         except IntegrityError as exc:
             raise errors.AlreadyExists(
-                f"network {network.name!r} exists already", reason="NETWORK_EXISTS"
+                f"network with name {network.name} already exists", reason="NETWORK_EXISTS"
             ) from exc
 
-    async def ipam_state(self, network_id: str) -> tuple[set[IPv4Address], IPv4Address | None]:
+    async def delete_network(self, network_id: str) -> bool:
+        return await self._tx.execute("DELETE FROM networks WHERE id = ?", (network_id,)) > 0
+
+    async def endpoint_counts(self) -> dict[str, int]:
+        rows = await self._tx.fetchall(
+            "SELECT network_id, count(*) FROM endpoints GROUP BY network_id"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def ipam_state(
+        self, network_id: str
+    ) -> tuple[set[IPv4Address], IPv4Address | None] | None:
         row = await self._tx.fetchone(
             "SELECT ipam_last, (SELECT group_concat(address, ' ') FROM endpoints"
             " WHERE network_id = n.id) AS used FROM networks n WHERE id = ?",
             (network_id,),
         )
         if row is None:
-            return set(), None
+            return None
         used = {IPv4Address(a) for a in (row["used"] or "").split()}
         return used, IPv4Address(row["ipam_last"]) if row["ipam_last"] else None
 
@@ -84,56 +107,60 @@ class SqliteTx:
     # -- sandboxes -----------------------------------------------------------------------
 
     async def sandbox(self, container_id: str) -> Sandbox | None:
-        row = await self._tx.fetchone(
-            "SELECT container_id, mode, netns_path, hostname, created_at FROM sandboxes"
-            " WHERE container_id = ?",
-            (container_id,),
-        )
+        row = await self._tx.fetchone(f"{_SANDBOX_SELECT} WHERE container_id = ?", (container_id,))
         if row is None:
             return None
         rows = await self._tx.fetchall(
             f"{_ENDPOINT_SELECT} WHERE e.container_id = ? ORDER BY e.created_at, e.id",
             (container_id,),
         )
-        return _sandbox(row, [_endpoint(r) for r in rows])
+        ports = await self._tx.fetchall(
+            "SELECT * FROM ports WHERE container_id = ? ORDER BY rowid", (container_id,)
+        )
+        return _sandbox(row, [_endpoint(r) for r in rows], [_port(p) for p in ports])
 
     async def sandboxes(self) -> list[Sandbox]:
-        rows = await self._tx.fetchall(
-            "SELECT container_id, mode, netns_path, hostname, created_at FROM sandboxes"
-            " ORDER BY created_at, container_id"
-        )
+        rows = await self._tx.fetchall(f"{_SANDBOX_SELECT} ORDER BY created_at, container_id")
         endpoints: dict[str, list[Endpoint]] = {}
         for row in await self._tx.fetchall(f"{_ENDPOINT_SELECT} ORDER BY e.created_at, e.id"):
             endpoint = _endpoint(row)
             endpoints.setdefault(endpoint.container_id, []).append(endpoint)
-        return [_sandbox(row, endpoints.get(row["container_id"], [])) for row in rows]
+        ports: dict[str, list[PortBinding]] = {}
+        for row in await self._tx.fetchall("SELECT * FROM ports ORDER BY rowid"):
+            ports.setdefault(row["container_id"], []).append(_port(row))
+        return [
+            _sandbox(
+                row, endpoints.get(row["container_id"], []), ports.get(row["container_id"], [])
+            )
+            for row in rows
+        ]
 
     async def add_sandbox(self, sandbox: Sandbox) -> None:
         try:
             await self._tx.execute(
-                "INSERT INTO sandboxes (container_id, mode, netns_path, hostname, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sandboxes (container_id, mode, netns_path, hostname, created_at,"
+                " name) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     sandbox.container_id,
                     str(sandbox.mode),
                     sandbox.netns_path,
                     sandbox.hostname,
                     sandbox.created_at,
+                    sandbox.name,
                 ),
             )
             for e in sandbox.endpoints:
+                await self._insert_endpoint(e)
+            for p in sandbox.ports:
                 await self._tx.execute(
-                    "INSERT INTO endpoints (id, network_id, container_id, address, created_at,"
-                    " mac, host_ifname, aliases) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO ports (container_id, protocol, container_port, host_ip,"
+                    " host_port) VALUES (?, ?, ?, ?, ?)",
                     (
-                        e.id,
-                        e.network_id,
-                        e.container_id,
-                        str(e.address.ip),
-                        e.created_at,
-                        e.mac,
-                        e.host_ifname,
-                        json.dumps(list(e.aliases)),
+                        sandbox.container_id,
+                        p.protocol,
+                        p.container_port,
+                        str(p.host_ip) if p.host_ip else "",
+                        p.host_port,
                     ),
                 )
         except IntegrityError as exc:
@@ -143,11 +170,56 @@ class SqliteTx:
                 reason="SANDBOX_CONFLICT",
             ) from exc
 
+    async def add_endpoint(self, endpoint: Endpoint) -> None:
+        try:
+            await self._insert_endpoint(endpoint)
+        except IntegrityError as exc:
+            raise errors.AlreadyExists(
+                f"endpoint of container {endpoint.container_id!r} on network"
+                f" {endpoint.network_name!r} collides with a recorded one ({exc})",
+                reason="ENDPOINT_CONFLICT",
+            ) from exc
+
+    async def delete_endpoint(self, container_id: str, network_id: str) -> bool:
+        deleted = await self._tx.execute(
+            "DELETE FROM endpoints WHERE container_id = ? AND network_id = ?",
+            (container_id, network_id),
+        )
+        return deleted > 0
+
+    async def set_sandbox_name(self, container_id: str, name: str) -> bool:
+        changed = await self._tx.execute(
+            "UPDATE sandboxes SET name = ? WHERE container_id = ?", (name, container_id)
+        )
+        return changed > 0
+
     async def delete_sandbox(self, container_id: str) -> bool:
+        await self._tx.execute("DELETE FROM ports WHERE container_id = ?", (container_id,))
         await self._tx.execute("DELETE FROM endpoints WHERE container_id = ?", (container_id,))
         return (
             await self._tx.execute("DELETE FROM sandboxes WHERE container_id = ?", (container_id,))
             > 0
+        )
+
+    async def published(self) -> list[tuple[str, PortBinding]]:
+        rows = await self._tx.fetchall("SELECT * FROM ports ORDER BY rowid")
+        return [(row["container_id"], _port(row)) for row in rows]
+
+    async def _insert_endpoint(self, e: Endpoint) -> None:
+        await self._tx.execute(
+            "INSERT INTO endpoints (id, network_id, container_id, address, created_at,"
+            " mac, host_ifname, aliases, ifname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                e.id,
+                e.network_id,
+                e.container_id,
+                str(e.address.ip),
+                e.created_at,
+                e.mac,
+                e.host_ifname,
+                json.dumps(list(e.aliases)),
+                e.ifname,
+            ),
         )
 
     # -- settings ------------------------------------------------------------------------
@@ -194,6 +266,11 @@ def _network(row: Row) -> Network:
         gateway=IPv4Address(row["gateway"]),
         bridge=row["bridge"],
         created_at=row["created_at"],
+        internal=bool(row["internal"]),
+        attachable=bool(row["attachable"]),
+        ip_range=IPv4Network(row["ip_range"]) if row["ip_range"] else None,
+        labels=tuple(sorted(json.loads(row["labels"]).items())),
+        options=tuple(sorted(json.loads(row["options"]).items())),
     )
 
 
@@ -210,10 +287,22 @@ def _endpoint(row: Row) -> Endpoint:
         host_ifname=row["host_ifname"],
         aliases=tuple(json.loads(row["aliases"])),
         created_at=row["created_at"],
+        ifname=row["ifname"],
+        container_name=row["container_name"],
+        internal=bool(row["internal"]),
     )
 
 
-def _sandbox(row: Row, endpoints: list[Endpoint]) -> Sandbox:
+def _port(row: Row) -> PortBinding:
+    return PortBinding(
+        protocol=row["protocol"],
+        container_port=int(row["container_port"]),
+        host_ip=IPv4Address(row["host_ip"]) if row["host_ip"] else None,
+        host_port=int(row["host_port"]),
+    )
+
+
+def _sandbox(row: Row, endpoints: list[Endpoint], ports: list[PortBinding]) -> Sandbox:
     return Sandbox(
         container_id=row["container_id"],
         mode=Mode(row["mode"]),
@@ -221,4 +310,6 @@ def _sandbox(row: Row, endpoints: list[Endpoint]) -> Sandbox:
         hostname=row["hostname"],
         endpoints=tuple(endpoints),
         created_at=row["created_at"],
+        name=row["name"],
+        ports=tuple(ports),
     )

@@ -76,6 +76,46 @@ class Network(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     DRIVER_FIELD_NUMBER: _builtins.int
@@ -84,6 +124,13 @@ class Network(_message.Message):
     BRIDGE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     ENDPOINTS_FIELD_NUMBER: _builtins.int
+    INTERNAL_FIELD_NUMBER: _builtins.int
+    ATTACHABLE_FIELD_NUMBER: _builtins.int
+    IP_RANGE_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    BUILTIN_FIELD_NUMBER: _builtins.int
+    ENDPOINT_COUNT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """64 hexadecimal digits, fixed when the network is made."""
     name: _builtins.str
@@ -98,9 +145,29 @@ class Network(_message.Message):
     """The name of the Linux bridge, e.g. "est0"."""
     created_at: _builtins.str
     """When the network was made, RFC 3339 in UTC."""
+    internal: _builtins.bool
+    """No way out: no route, no NAT and no forwarding beyond the network's own bridge."""
+    attachable: _builtins.bool
+    """Recorded as given (Docker's "Attachable"); every bridge network accepts containers."""
+    ip_range: _builtins.str
+    """The part of the subnet addresses are handed out from, e.g. "172.30.5.128/25"; "" for the
+    whole subnet. Static addresses may lie anywhere in the subnet.
+    """
+    builtin: _builtins.bool
+    """True for the default network "bridge", which is made by netd and cannot be removed."""
+    endpoint_count: _builtins.int
+    """The number of endpoints on the network (also filled by ListNetworks)."""
     @_builtins.property
     def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]:
         """The containers attached, in order of attachment. Filled by GetNetwork only."""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels given at creation."""
+
+    @_builtins.property
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Driver options given at creation, recorded as they were given."""
 
     def __init__(
         self,
@@ -113,10 +180,17 @@ class Network(_message.Message):
         bridge: _builtins.str = ...,
         created_at: _builtins.str = ...,
         endpoints: _abc.Iterable[Global___Endpoint] | None = ...,
+        internal: _builtins.bool = ...,
+        attachable: _builtins.bool = ...,
+        ip_range: _builtins.str = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        builtin: _builtins.bool = ...,
+        endpoint_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bridge", b"bridge", "created_at", b"created_at", "driver", b"driver", "endpoints", b"endpoints", "gateway", b"gateway", "id", b"id", "name", b"name", "subnet", b"subnet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "bridge", b"bridge", "builtin", b"builtin", "created_at", b"created_at", "driver", b"driver", "endpoint_count", b"endpoint_count", "endpoints", b"endpoints", "gateway", b"gateway", "id", b"id", "internal", b"internal", "ip_range", b"ip_range", "labels", b"labels", "name", b"name", "options", b"options", "subnet", b"subnet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -139,6 +213,8 @@ class Endpoint(_message.Message):
     INTERFACE_NAME_FIELD_NUMBER: _builtins.int
     HOST_INTERFACE_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
+    CONTAINER_NAME_FIELD_NUMBER: _builtins.int
+    DEFAULT_ROUTE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """64 hexadecimal digits, fixed when the endpoint is made."""
     container_id: _builtins.str
@@ -156,9 +232,13 @@ class Endpoint(_message.Message):
     mac_address: _builtins.str
     """The MAC address of the container's interface, e.g. "02:42:ac:1e:00:02"."""
     interface_name: _builtins.str
-    """The interface's name inside the container: "eth0"."""
+    """The interface's name inside the container: "eth0" for the first network, then "eth1"..."""
     host_interface: _builtins.str
     """The host end of the container's veth pair, attached to the bridge, e.g. "est1a2b3c4d5e6f"."""
+    container_name: _builtins.str
+    """The container's name as the engine reported it ("" if it never did)."""
+    default_route: _builtins.bool
+    """True if the container's default route goes through this endpoint's gateway."""
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Other names the container has on this network (for name resolution between containers)."""
@@ -177,10 +257,12 @@ class Endpoint(_message.Message):
         interface_name: _builtins.str = ...,
         host_interface: _builtins.str = ...,
         aliases: _abc.Iterable[_builtins.str] | None = ...,
+        container_name: _builtins.str = ...,
+        default_route: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "gateway", b"gateway", "host_interface", b"host_interface", "id", b"id", "interface_name", b"interface_name", "ip_address", b"ip_address", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name", "prefix_length", b"prefix_length"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name", "default_route", b"default_route", "gateway", b"gateway", "host_interface", b"host_interface", "id", b"id", "interface_name", b"interface_name", "ip_address", b"ip_address", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name", "prefix_length", b"prefix_length"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -190,16 +272,70 @@ Global___Endpoint: _TypeAlias = Endpoint  # noqa: Y015
 class ListNetworksRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class FiltersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___FilterValues: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___FilterValues | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.MessageMap[_builtins.str, Global___FilterValues]:
+        """Docker's network filters; a network matches when it matches every key, and a key when it
+        matches any of its values. Keys: "name" and "id" (regular expressions searched in the
+        name or id), "label" ("key" or "key=value"), "driver", "type" ("custom" or "builtin"),
+        "scope" ("local"), "dangling" ("true": no endpoints and not built in; "false": the rest).
+        """
+
     def __init__(
         self,
+        *,
+        filters: _abc.Mapping[_builtins.str, Global___FilterValues] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListNetworksRequest: _TypeAlias = ListNetworksRequest  # noqa: Y015
+
+@_typing.final
+class FilterValues(_message.Message):
+    """The values given for one filter key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        values: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FilterValues: _TypeAlias = FilterValues  # noqa: Y015
 
 @_typing.final
 class ListNetworksResponse(_message.Message):
@@ -266,6 +402,237 @@ class GetNetworkResponse(_message.Message):
 Global___GetNetworkResponse: _TypeAlias = GetNetworkResponse  # noqa: Y015
 
 @_typing.final
+class CreateNetworkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    SUBNET_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    IP_RANGE_FIELD_NUMBER: _builtins.int
+    INTERNAL_FIELD_NUMBER: _builtins.int
+    ATTACHABLE_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """1 to 128 of [A-Za-z0-9_.-], starting with a letter or digit; unique on the node."""
+    driver: _builtins.str
+    """"bridge" or "" (the only driver)."""
+    subnet: _builtins.str
+    """IPv4 subnet in CIDR notation; "" for the next free one of netd's address pool that
+    overlaps nothing the host uses.
+    """
+    gateway: _builtins.str
+    """The bridge's address inside the subnet; "" for the subnet's first address."""
+    ip_range: _builtins.str
+    """Where dynamic addresses come from, inside the subnet; "" for the whole subnet."""
+    internal: _builtins.bool
+    """No way out of the network: no default route, masquerade or forwarding beyond it."""
+    attachable: _builtins.bool
+    """Recorded as given."""
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Recorded as given."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        driver: _builtins.str = ...,
+        subnet: _builtins.str = ...,
+        gateway: _builtins.str = ...,
+        ip_range: _builtins.str = ...,
+        internal: _builtins.bool = ...,
+        attachable: _builtins.bool = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "driver", b"driver", "gateway", b"gateway", "internal", b"internal", "ip_range", b"ip_range", "labels", b"labels", "name", b"name", "options", b"options", "subnet", b"subnet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNetworkRequest: _TypeAlias = CreateNetworkRequest  # noqa: Y015
+
+@_typing.final
+class CreateNetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    WARNING_FIELD_NUMBER: _builtins.int
+    warning: _builtins.str
+    """Something the caller may want to know (Docker's "Warning"); usually ""."""
+    @_builtins.property
+    def network(self) -> Global___Network:
+        """The network, ready for containers."""
+
+    def __init__(
+        self,
+        *,
+        network: Global___Network | None = ...,
+        warning: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network", "warning", b"warning"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNetworkResponse: _TypeAlias = CreateNetworkResponse  # noqa: Y015
+
+@_typing.final
+class DeleteNetworkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    """A network's full id, its name, or a unique prefix of its id."""
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteNetworkRequest: _TypeAlias = DeleteNetworkRequest  # noqa: Y015
+
+@_typing.final
+class DeleteNetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def network(self) -> Global___Network:
+        """The network that was removed."""
+
+    def __init__(
+        self,
+        *,
+        network: Global___Network | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteNetworkResponse: _TypeAlias = DeleteNetworkResponse  # noqa: Y015
+
+@_typing.final
+class PruneNetworksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FiltersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___FilterValues: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___FilterValues | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def filters(self) -> _containers.MessageMap[_builtins.str, Global___FilterValues]:
+        """"label" (key or key=value), "label!" (neither), "until" (created before: a Unix time,
+        an RFC 3339 time, or a duration such as "24h" before now).
+        """
+
+    def __init__(
+        self,
+        *,
+        filters: _abc.Mapping[_builtins.str, Global___FilterValues] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneNetworksRequest: _TypeAlias = PruneNetworksRequest  # noqa: Y015
+
+@_typing.final
+class PruneNetworksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deleted(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the networks removed, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        deleted: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneNetworksResponse: _TypeAlias = PruneNetworksResponse  # noqa: Y015
+
+@_typing.final
 class Sandbox(_message.Message):
     """A container's network sandbox."""
 
@@ -279,6 +646,8 @@ class Sandbox(_message.Message):
     HOSTS_FIELD_NUMBER: _builtins.int
     RESOLV_CONF_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     """The container the sandbox belongs to."""
     mode: _builtins.str
@@ -296,14 +665,23 @@ class Sandbox(_message.Message):
     name on its address (host mode: the host's /etc/hosts).
     """
     resolv_conf: _builtins.str
-    """The content for the container's /etc/resolv.conf: the host's nameservers without loopback
-    ones, which a container cannot reach (host mode: the host's file as it is).
+    """The content for the container's /etc/resolv.conf: on a user-defined network, netd's
+    embedded DNS (the gateway of the first such network), which resolves the other containers'
+    names and forwards the rest to the host's resolvers; otherwise the host's nameservers
+    without loopback ones, which a container cannot reach (host mode: the host's file as it is).
+    It changes with connects and disconnects: GetSandbox has the current one.
     """
     created_at: _builtins.str
     """When the sandbox was made, RFC 3339 in UTC."""
+    name: _builtins.str
+    """The container's name, which other containers on user-defined networks resolve."""
     @_builtins.property
     def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]:
         """The container's interfaces: one in bridge mode, none otherwise."""
+
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortBinding]:
+        """The container's published ports, with the host ports netd chose for port 0."""
 
     def __init__(
         self,
@@ -316,14 +694,50 @@ class Sandbox(_message.Message):
         hosts: _builtins.str = ...,
         resolv_conf: _builtins.str = ...,
         created_at: _builtins.str = ...,
+        name: _builtins.str = ...,
+        ports: _abc.Iterable[Global___PortBinding] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "created_at", b"created_at", "endpoints", b"endpoints", "hostname", b"hostname", "hosts", b"hosts", "mode", b"mode", "netns_path", b"netns_path", "resolv_conf", b"resolv_conf"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "created_at", b"created_at", "endpoints", b"endpoints", "hostname", b"hostname", "hosts", b"hosts", "mode", b"mode", "name", b"name", "netns_path", b"netns_path", "ports", b"ports", "resolv_conf", b"resolv_conf"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Sandbox: _TypeAlias = Sandbox  # noqa: Y015
+
+@_typing.final
+class PortBinding(_message.Message):
+    """A container port published on the host."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    CONTAINER_PORT_FIELD_NUMBER: _builtins.int
+    HOST_IP_FIELD_NUMBER: _builtins.int
+    HOST_PORT_FIELD_NUMBER: _builtins.int
+    protocol: _builtins.str
+    """"tcp" or "udp"."""
+    container_port: _builtins.int
+    """The port inside the container, 1 to 65535."""
+    host_ip: _builtins.str
+    """The host address it is published on; "" (or "0.0.0.0") for every address of the host."""
+    host_port: _builtins.int
+    """The host port, 1 to 65535; 0 in a request means "choose a free one"."""
+    def __init__(
+        self,
+        *,
+        protocol: _builtins.str = ...,
+        container_port: _builtins.int = ...,
+        host_ip: _builtins.str = ...,
+        host_port: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_port", b"container_port", "host_ip", b"host_ip", "host_port", b"host_port", "protocol", b"protocol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortBinding: _TypeAlias = PortBinding  # noqa: Y015
 
 @_typing.final
 class CreateSandboxRequest(_message.Message):
@@ -333,6 +747,9 @@ class CreateSandboxRequest(_message.Message):
     NETWORK_FIELD_NUMBER: _builtins.int
     HOSTNAME_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     """The container's id: 1 to 128 of [A-Za-z0-9_.-], starting with a letter or digit. It names
     the namespace file, and its first hexadecimal digits name the host end of the veth pair.
@@ -341,9 +758,19 @@ class CreateSandboxRequest(_message.Message):
     """"bridge" or "" for the default network, "none", "host", or a network's id or name."""
     hostname: _builtins.str
     """The container's host name; "" for the first 12 characters of its id."""
+    name: _builtins.str
+    """The container's name, for name resolution on user-defined networks; "" for none."""
+    ip_address: _builtins.str
+    """A static address on the network (only on user-defined networks); "" for the next free one."""
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Other names for the container on its network; only with a network."""
+
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortBinding]:
+        """Ports to publish on the host (bridge networks only). INVALID_ARGUMENT (PORT_INVALID) for a
+        bad one; FAILED_PRECONDITION (PORT_IN_USE) for a host port already taken.
+        """
 
     def __init__(
         self,
@@ -352,10 +779,13 @@ class CreateSandboxRequest(_message.Message):
         network: _builtins.str = ...,
         hostname: _builtins.str = ...,
         aliases: _abc.Iterable[_builtins.str] | None = ...,
+        name: _builtins.str = ...,
+        ip_address: _builtins.str = ...,
+        ports: _abc.Iterable[Global___PortBinding] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "hostname", b"hostname", "network", b"network"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "hostname", b"hostname", "ip_address", b"ip_address", "name", b"name", "network", b"network", "ports", b"ports"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -501,3 +931,147 @@ class ListSandboxesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListSandboxesResponse: _TypeAlias = ListSandboxesResponse  # noqa: Y015
+
+@_typing.final
+class ConnectRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """The container whose sandbox gets the interface."""
+    network: _builtins.str
+    """A network's id, name, or unique id prefix."""
+    ip_address: _builtins.str
+    """A static address in the network's subnet; "" for the next free one."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other names for the container on this network."""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        network: _builtins.str = ...,
+        ip_address: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "ip_address", b"ip_address", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectRequest: _TypeAlias = ConnectRequest  # noqa: Y015
+
+@_typing.final
+class ConnectResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """The sandbox with its new endpoint."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectResponse: _TypeAlias = ConnectResponse  # noqa: Y015
+
+@_typing.final
+class DisconnectRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    network: _builtins.str
+    """A network's id, name, or unique id prefix."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        network: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectRequest: _TypeAlias = DisconnectRequest  # noqa: Y015
+
+@_typing.final
+class DisconnectResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox:
+        """The sandbox without the endpoint."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectResponse: _TypeAlias = DisconnectResponse  # noqa: Y015
+
+@_typing.final
+class UpdateSandboxRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    name: _builtins.str
+    """The container's new name."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateSandboxRequest: _TypeAlias = UpdateSandboxRequest  # noqa: Y015
+
+@_typing.final
+class UpdateSandboxResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SANDBOX_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sandbox(self) -> Global___Sandbox: ...
+    def __init__(
+        self,
+        *,
+        sandbox: Global___Sandbox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sandbox", b"sandbox"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateSandboxResponse: _TypeAlias = UpdateSandboxResponse  # noqa: Y015

@@ -103,7 +103,8 @@ class System:
 
 class NetworksStub:
     """The networks of this node. Every node has the default network "bridge", made by netd at its
-    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    first start; users add their own bridge networks. "host" and "none" are sandbox modes, not
+    networks, and are not listed.
     """
 
     def __init__(self, channel):
@@ -122,15 +123,32 @@ class NetworksStub:
                 request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkRequest.SerializeToString,
                 response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkResponse.FromString,
                 _registered_method=True)
+        self.CreateNetwork = channel.unary_unary(
+                '/estiba.netd.v1.Networks/CreateNetwork',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkResponse.FromString,
+                _registered_method=True)
+        self.DeleteNetwork = channel.unary_unary(
+                '/estiba.netd.v1.Networks/DeleteNetwork',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.DeleteNetworkRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.DeleteNetworkResponse.FromString,
+                _registered_method=True)
+        self.PruneNetworks = channel.unary_unary(
+                '/estiba.netd.v1.Networks/PruneNetworks',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksResponse.FromString,
+                _registered_method=True)
 
 
 class NetworksServicer:
     """The networks of this node. Every node has the default network "bridge", made by netd at its
-    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    first start; users add their own bridge networks. "host" and "none" are sandbox modes, not
+    networks, and are not listed.
     """
 
     def ListNetworks(self, request, context):
-        """Every network, without their endpoints.
+        """Networks, without their endpoints, optionally filtered. INVALID_ARGUMENT
+        (FILTER_INVALID) for an unknown filter key or a bad value.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,6 +157,34 @@ class NetworksServicer:
     def GetNetwork(self, request, context):
         """One network with its endpoints. NOT_FOUND (reason NETWORK_UNKNOWN) if there is none;
         INVALID_ARGUMENT (NETWORK_AMBIGUOUS) if an id prefix matches several.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateNetwork(self, request, context):
+        """A user-defined bridge network: its own bridge, subnet, isolation rules and, for name
+        resolution between its containers, a DNS server on its gateway address.
+        ALREADY_EXISTS (NETWORK_EXISTS) for a name in use (including "host" and "none");
+        INVALID_ARGUMENT for a bad name (NETWORK_NAME_INVALID), an unsupported driver
+        (DRIVER_UNSUPPORTED), a malformed or overlapping subnet (SUBNET_INVALID, SUBNET_OVERLAP),
+        a gateway or IP range outside the subnet (GATEWAY_INVALID, IP_RANGE_INVALID);
+        RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteNetwork(self, request, context):
+        """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); FAILED_PRECONDITION
+        (NETWORK_IN_USE) while containers are connected to it, (NETWORK_PREDEFINED) for "bridge".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneNetworks(self, request, context):
+        """Remove every user-defined network no container is connected to (matching the filters).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -157,6 +203,21 @@ def add_NetworksServicer_to_server(servicer, server):
                     request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkRequest.FromString,
                     response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.GetNetworkResponse.SerializeToString,
             ),
+            'CreateNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNetwork,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkResponse.SerializeToString,
+            ),
+            'DeleteNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteNetwork,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.DeleteNetworkRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.DeleteNetworkResponse.SerializeToString,
+            ),
+            'PruneNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneNetworks,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'estiba.netd.v1.Networks', rpc_method_handlers)
@@ -167,7 +228,8 @@ def add_NetworksServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Networks:
     """The networks of this node. Every node has the default network "bridge", made by netd at its
-    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    first start; users add their own bridge networks. "host" and "none" are sandbox modes, not
+    networks, and are not listed.
     """
 
     @staticmethod
@@ -224,6 +286,87 @@ class Networks:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def CreateNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Networks/CreateNetwork',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.CreateNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Networks/DeleteNetwork',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.DeleteNetworkRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.DeleteNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Networks/PruneNetworks',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.PruneNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class SandboxesStub:
     """Each container's network sandbox: its network namespace, interface, address and the files
@@ -257,6 +400,21 @@ class SandboxesStub:
                 '/estiba.netd.v1.Sandboxes/ListSandboxes',
                 request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesRequest.SerializeToString,
                 response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesResponse.FromString,
+                _registered_method=True)
+        self.Connect = channel.unary_unary(
+                '/estiba.netd.v1.Sandboxes/Connect',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ConnectRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ConnectResponse.FromString,
+                _registered_method=True)
+        self.Disconnect = channel.unary_unary(
+                '/estiba.netd.v1.Sandboxes/Disconnect',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.DisconnectRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.DisconnectResponse.FromString,
+                _registered_method=True)
+        self.UpdateSandbox = channel.unary_unary(
+                '/estiba.netd.v1.Sandboxes/UpdateSandbox',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.UpdateSandboxRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.UpdateSandboxResponse.FromString,
                 _registered_method=True)
 
 
@@ -300,6 +458,34 @@ class SandboxesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Connect(self, request, context):
+        """Give a container's sandbox one more interface (eth1, eth2, ...) on another network, in
+        its existing namespace: a running container sees it at once. NOT_FOUND (SANDBOX_UNKNOWN,
+        NETWORK_UNKNOWN); ALREADY_EXISTS (ENDPOINT_EXISTS) if it is on the network already,
+        (ADDRESS_IN_USE) for a static address another container has; INVALID_ARGUMENT
+        (ADDRESS_INVALID) for a static address outside the subnet or on the default network;
+        FAILED_PRECONDITION (SANDBOX_MODE) for a sandbox in none or host mode.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Disconnect(self, request, context):
+        """Take the container's interface on a network away. NOT_FOUND (SANDBOX_UNKNOWN,
+        NETWORK_UNKNOWN, ENDPOINT_UNKNOWN when the container is not on that network).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSandbox(self, request, context):
+        """Record what changed about the container (its name, after a rename): the names other
+        containers resolve follow at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -322,6 +508,21 @@ def add_SandboxesServicer_to_server(servicer, server):
                     servicer.ListSandboxes,
                     request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesRequest.FromString,
                     response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesResponse.SerializeToString,
+            ),
+            'Connect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Connect,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ConnectRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ConnectResponse.SerializeToString,
+            ),
+            'Disconnect': grpc.unary_unary_rpc_method_handler(
+                    servicer.Disconnect,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.DisconnectRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.DisconnectResponse.SerializeToString,
+            ),
+            'UpdateSandbox': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSandbox,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.UpdateSandboxRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.UpdateSandboxResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -436,6 +637,87 @@ class Sandboxes:
             '/estiba.netd.v1.Sandboxes/ListSandboxes',
             estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesRequest.SerializeToString,
             estiba_dot_netd_dot_v1_dot_netd__pb2.ListSandboxesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Connect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Sandboxes/Connect',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.ConnectRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.ConnectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Disconnect(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Sandboxes/Disconnect',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.DisconnectRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.DisconnectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSandbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Sandboxes/UpdateSandbox',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.UpdateSandboxRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.UpdateSandboxResponse.FromString,
             options,
             channel_credentials,
             insecure,

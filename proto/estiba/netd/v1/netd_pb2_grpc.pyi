@@ -59,7 +59,8 @@ def add_SystemServicer_to_server(servicer: SystemServicer, server: _typing.Union
 
 class NetworksStub:
     """The networks of this node. Every node has the default network "bridge", made by netd at its
-    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    first start; users add their own bridge networks. "host" and "none" are sandbox modes, not
+    networks, and are not listed.
     """
 
     @_typing.overload
@@ -67,29 +68,65 @@ class NetworksStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> NetworksAsyncStub: ...
     ListNetworks: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ListNetworksRequest, _netd_pb2.ListNetworksResponse]
-    """Every network, without their endpoints."""
+    """Networks, without their endpoints, optionally filtered. INVALID_ARGUMENT
+    (FILTER_INVALID) for an unknown filter key or a bad value.
+    """
     GetNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.GetNetworkRequest, _netd_pb2.GetNetworkResponse]
     """One network with its endpoints. NOT_FOUND (reason NETWORK_UNKNOWN) if there is none;
     INVALID_ARGUMENT (NETWORK_AMBIGUOUS) if an id prefix matches several.
     """
+    CreateNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.CreateNetworkRequest, _netd_pb2.CreateNetworkResponse]
+    """A user-defined bridge network: its own bridge, subnet, isolation rules and, for name
+    resolution between its containers, a DNS server on its gateway address.
+    ALREADY_EXISTS (NETWORK_EXISTS) for a name in use (including "host" and "none");
+    INVALID_ARGUMENT for a bad name (NETWORK_NAME_INVALID), an unsupported driver
+    (DRIVER_UNSUPPORTED), a malformed or overlapping subnet (SUBNET_INVALID, SUBNET_OVERLAP),
+    a gateway or IP range outside the subnet (GATEWAY_INVALID, IP_RANGE_INVALID);
+    RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
+    """
+    DeleteNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.DeleteNetworkRequest, _netd_pb2.DeleteNetworkResponse]
+    """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); FAILED_PRECONDITION
+    (NETWORK_IN_USE) while containers are connected to it, (NETWORK_PREDEFINED) for "bridge".
+    """
+    PruneNetworks: _grpc.UnaryUnaryMultiCallable[_netd_pb2.PruneNetworksRequest, _netd_pb2.PruneNetworksResponse]
+    """Remove every user-defined network no container is connected to (matching the filters)."""
 
 @_typing.type_check_only
 class NetworksAsyncStub(NetworksStub):
     """The networks of this node. Every node has the default network "bridge", made by netd at its
-    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    first start; users add their own bridge networks. "host" and "none" are sandbox modes, not
+    networks, and are not listed.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListNetworks: _aio.UnaryUnaryMultiCallable[_netd_pb2.ListNetworksRequest, _netd_pb2.ListNetworksResponse]  # type: ignore[assignment]
-    """Every network, without their endpoints."""
+    """Networks, without their endpoints, optionally filtered. INVALID_ARGUMENT
+    (FILTER_INVALID) for an unknown filter key or a bad value.
+    """
     GetNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.GetNetworkRequest, _netd_pb2.GetNetworkResponse]  # type: ignore[assignment]
     """One network with its endpoints. NOT_FOUND (reason NETWORK_UNKNOWN) if there is none;
     INVALID_ARGUMENT (NETWORK_AMBIGUOUS) if an id prefix matches several.
     """
+    CreateNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.CreateNetworkRequest, _netd_pb2.CreateNetworkResponse]  # type: ignore[assignment]
+    """A user-defined bridge network: its own bridge, subnet, isolation rules and, for name
+    resolution between its containers, a DNS server on its gateway address.
+    ALREADY_EXISTS (NETWORK_EXISTS) for a name in use (including "host" and "none");
+    INVALID_ARGUMENT for a bad name (NETWORK_NAME_INVALID), an unsupported driver
+    (DRIVER_UNSUPPORTED), a malformed or overlapping subnet (SUBNET_INVALID, SUBNET_OVERLAP),
+    a gateway or IP range outside the subnet (GATEWAY_INVALID, IP_RANGE_INVALID);
+    RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
+    """
+    DeleteNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.DeleteNetworkRequest, _netd_pb2.DeleteNetworkResponse]  # type: ignore[assignment]
+    """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); FAILED_PRECONDITION
+    (NETWORK_IN_USE) while containers are connected to it, (NETWORK_PREDEFINED) for "bridge".
+    """
+    PruneNetworks: _aio.UnaryUnaryMultiCallable[_netd_pb2.PruneNetworksRequest, _netd_pb2.PruneNetworksResponse]  # type: ignore[assignment]
+    """Remove every user-defined network no container is connected to (matching the filters)."""
 
 class NetworksServicer(metaclass=_abc_1.ABCMeta):
     """The networks of this node. Every node has the default network "bridge", made by netd at its
-    first start. "host" and "none" are sandbox modes, not networks, and are not listed.
+    first start; users add their own bridge networks. "host" and "none" are sandbox modes, not
+    networks, and are not listed.
     """
 
     @_abc_1.abstractmethod
@@ -98,7 +135,9 @@ class NetworksServicer(metaclass=_abc_1.ABCMeta):
         request: _netd_pb2.ListNetworksRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_netd_pb2.ListNetworksResponse, _abc.Awaitable[_netd_pb2.ListNetworksResponse]]:
-        """Every network, without their endpoints."""
+        """Networks, without their endpoints, optionally filtered. INVALID_ARGUMENT
+        (FILTER_INVALID) for an unknown filter key or a bad value.
+        """
 
     @_abc_1.abstractmethod
     def GetNetwork(
@@ -109,6 +148,39 @@ class NetworksServicer(metaclass=_abc_1.ABCMeta):
         """One network with its endpoints. NOT_FOUND (reason NETWORK_UNKNOWN) if there is none;
         INVALID_ARGUMENT (NETWORK_AMBIGUOUS) if an id prefix matches several.
         """
+
+    @_abc_1.abstractmethod
+    def CreateNetwork(
+        self,
+        request: _netd_pb2.CreateNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.CreateNetworkResponse, _abc.Awaitable[_netd_pb2.CreateNetworkResponse]]:
+        """A user-defined bridge network: its own bridge, subnet, isolation rules and, for name
+        resolution between its containers, a DNS server on its gateway address.
+        ALREADY_EXISTS (NETWORK_EXISTS) for a name in use (including "host" and "none");
+        INVALID_ARGUMENT for a bad name (NETWORK_NAME_INVALID), an unsupported driver
+        (DRIVER_UNSUPPORTED), a malformed or overlapping subnet (SUBNET_INVALID, SUBNET_OVERLAP),
+        a gateway or IP range outside the subnet (GATEWAY_INVALID, IP_RANGE_INVALID);
+        RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteNetwork(
+        self,
+        request: _netd_pb2.DeleteNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.DeleteNetworkResponse, _abc.Awaitable[_netd_pb2.DeleteNetworkResponse]]:
+        """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); FAILED_PRECONDITION
+        (NETWORK_IN_USE) while containers are connected to it, (NETWORK_PREDEFINED) for "bridge".
+        """
+
+    @_abc_1.abstractmethod
+    def PruneNetworks(
+        self,
+        request: _netd_pb2.PruneNetworksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.PruneNetworksResponse, _abc.Awaitable[_netd_pb2.PruneNetworksResponse]]:
+        """Remove every user-defined network no container is connected to (matching the filters)."""
 
 def add_NetworksServicer_to_server(servicer: NetworksServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
@@ -138,6 +210,22 @@ class SandboxesStub:
     """One container's sandbox. NOT_FOUND (SANDBOX_UNKNOWN) if it has none."""
     ListSandboxes: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ListSandboxesRequest, _netd_pb2.ListSandboxesResponse]
     """Every sandbox on this node."""
+    Connect: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ConnectRequest, _netd_pb2.ConnectResponse]
+    """Give a container's sandbox one more interface (eth1, eth2, ...) on another network, in
+    its existing namespace: a running container sees it at once. NOT_FOUND (SANDBOX_UNKNOWN,
+    NETWORK_UNKNOWN); ALREADY_EXISTS (ENDPOINT_EXISTS) if it is on the network already,
+    (ADDRESS_IN_USE) for a static address another container has; INVALID_ARGUMENT
+    (ADDRESS_INVALID) for a static address outside the subnet or on the default network;
+    FAILED_PRECONDITION (SANDBOX_MODE) for a sandbox in none or host mode.
+    """
+    Disconnect: _grpc.UnaryUnaryMultiCallable[_netd_pb2.DisconnectRequest, _netd_pb2.DisconnectResponse]
+    """Take the container's interface on a network away. NOT_FOUND (SANDBOX_UNKNOWN,
+    NETWORK_UNKNOWN, ENDPOINT_UNKNOWN when the container is not on that network).
+    """
+    UpdateSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.UpdateSandboxRequest, _netd_pb2.UpdateSandboxResponse]
+    """Record what changed about the container (its name, after a rename): the names other
+    containers resolve follow at once.
+    """
 
 @_typing.type_check_only
 class SandboxesAsyncStub(SandboxesStub):
@@ -163,6 +251,22 @@ class SandboxesAsyncStub(SandboxesStub):
     """One container's sandbox. NOT_FOUND (SANDBOX_UNKNOWN) if it has none."""
     ListSandboxes: _aio.UnaryUnaryMultiCallable[_netd_pb2.ListSandboxesRequest, _netd_pb2.ListSandboxesResponse]  # type: ignore[assignment]
     """Every sandbox on this node."""
+    Connect: _aio.UnaryUnaryMultiCallable[_netd_pb2.ConnectRequest, _netd_pb2.ConnectResponse]  # type: ignore[assignment]
+    """Give a container's sandbox one more interface (eth1, eth2, ...) on another network, in
+    its existing namespace: a running container sees it at once. NOT_FOUND (SANDBOX_UNKNOWN,
+    NETWORK_UNKNOWN); ALREADY_EXISTS (ENDPOINT_EXISTS) if it is on the network already,
+    (ADDRESS_IN_USE) for a static address another container has; INVALID_ARGUMENT
+    (ADDRESS_INVALID) for a static address outside the subnet or on the default network;
+    FAILED_PRECONDITION (SANDBOX_MODE) for a sandbox in none or host mode.
+    """
+    Disconnect: _aio.UnaryUnaryMultiCallable[_netd_pb2.DisconnectRequest, _netd_pb2.DisconnectResponse]  # type: ignore[assignment]
+    """Take the container's interface on a network away. NOT_FOUND (SANDBOX_UNKNOWN,
+    NETWORK_UNKNOWN, ENDPOINT_UNKNOWN when the container is not on that network).
+    """
+    UpdateSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.UpdateSandboxRequest, _netd_pb2.UpdateSandboxResponse]  # type: ignore[assignment]
+    """Record what changed about the container (its name, after a rename): the names other
+    containers resolve follow at once.
+    """
 
 class SandboxesServicer(metaclass=_abc_1.ABCMeta):
     """Each container's network sandbox: its network namespace, interface, address and the files
@@ -209,5 +313,39 @@ class SandboxesServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_netd_pb2.ListSandboxesResponse, _abc.Awaitable[_netd_pb2.ListSandboxesResponse]]:
         """Every sandbox on this node."""
+
+    @_abc_1.abstractmethod
+    def Connect(
+        self,
+        request: _netd_pb2.ConnectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.ConnectResponse, _abc.Awaitable[_netd_pb2.ConnectResponse]]:
+        """Give a container's sandbox one more interface (eth1, eth2, ...) on another network, in
+        its existing namespace: a running container sees it at once. NOT_FOUND (SANDBOX_UNKNOWN,
+        NETWORK_UNKNOWN); ALREADY_EXISTS (ENDPOINT_EXISTS) if it is on the network already,
+        (ADDRESS_IN_USE) for a static address another container has; INVALID_ARGUMENT
+        (ADDRESS_INVALID) for a static address outside the subnet or on the default network;
+        FAILED_PRECONDITION (SANDBOX_MODE) for a sandbox in none or host mode.
+        """
+
+    @_abc_1.abstractmethod
+    def Disconnect(
+        self,
+        request: _netd_pb2.DisconnectRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.DisconnectResponse, _abc.Awaitable[_netd_pb2.DisconnectResponse]]:
+        """Take the container's interface on a network away. NOT_FOUND (SANDBOX_UNKNOWN,
+        NETWORK_UNKNOWN, ENDPOINT_UNKNOWN when the container is not on that network).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateSandbox(
+        self,
+        request: _netd_pb2.UpdateSandboxRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.UpdateSandboxResponse, _abc.Awaitable[_netd_pb2.UpdateSandboxResponse]]:
+        """Record what changed about the container (its name, after a rename): the names other
+        containers resolve follow at once.
+        """
 
 def add_SandboxesServicer_to_server(servicer: SandboxesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,167 @@
+"""``estiba network create|ls|inspect|rm|prune|connect|disconnect``, as docker's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.parse
+from typing import Any
+
+from client.cli import output
+from client.errors import APIError, NotFound
+from client.transport import Transport
+
+PRUNE_WARNING = (
+    "WARNING! This will remove all custom networks not used by at least one container.\n"
+    "Are you sure you want to continue? [y/N] "
+)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("network", help="manage networks")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    v = verbs.add_parser("create", help="create a network")
+    v.add_argument("-d", "--driver", default="bridge")
+    v.add_argument("--subnet", default="", help="IPv4 subnet in CIDR notation")
+    v.add_argument("--gateway", default="", help="the bridge's address in the subnet")
+    v.add_argument("--ip-range", default="", help="where container addresses come from")
+    v.add_argument("--internal", action="store_true", help="no way out of the network")
+    v.add_argument("--attachable", action="store_true")
+    v.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    v.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE")
+    v.add_argument("name")
+    v.set_defaults(run=create)
+    v = verbs.add_parser("ls", help="list networks")
+    v.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    v.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE")
+    v.add_argument("--no-trunc", action="store_true")
+    v.set_defaults(run=ls)
+    v = verbs.add_parser("inspect", help="show networks as JSON")
+    v.add_argument("networks", nargs="+")
+    v.set_defaults(run=inspect)
+    v = verbs.add_parser("rm", help="remove networks")
+    v.add_argument("networks", nargs="+")
+    v.set_defaults(run=rm)
+    v = verbs.add_parser("prune", help="remove networks no container uses")
+    v.add_argument("-f", "--force", action="store_true", help="do not ask")
+    v.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE")
+    v.set_defaults(run=prune)
+    v = verbs.add_parser("connect", help="connect a container to a network")
+    v.add_argument("--ip", default="", help="a static IPv4 address on the network")
+    v.add_argument("--alias", action="append", default=[], help="another name on the network")
+    v.add_argument("network")
+    v.add_argument("container")
+    v.set_defaults(run=connect)
+    v = verbs.add_parser("disconnect", help="disconnect a container from a network")
+    v.add_argument("-f", "--force", action="store_true")
+    v.add_argument("network")
+    v.add_argument("container")
+    v.set_defaults(run=disconnect)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    return {k: v for k, _, v in (item.partition("=") for item in items)}
+
+
+def _filters(items: list[str]) -> dict[str, str]:
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        filters.setdefault(key, []).append(value)
+    return {"filters": json.dumps(filters)} if filters else {}
+
+
+def _path(network: str, tail: str = "") -> str:
+    return f"/networks/{urllib.parse.quote(network, safe='')}{tail}"
+
+
+def create(args: argparse.Namespace, api: Transport) -> int:
+    config = {"Subnet": args.subnet, "Gateway": args.gateway, "IPRange": args.ip_range}
+    body = {
+        "Name": args.name,
+        "Driver": args.driver,
+        "IPAM": {
+            "Driver": "default",
+            "Options": {},
+            "Config": [{k: v for k, v in config.items() if v}] if args.subnet else [],
+        },
+        "Internal": args.internal,
+        "Attachable": args.attachable,
+        "Options": _pairs(args.opt),
+        "Labels": _pairs(args.label),
+    }
+    if not args.subnet and (args.gateway or args.ip_range):
+        body["IPAM"]["Config"] = [{k: v for k, v in config.items() if v}]
+    _, data = api.request("POST", "/networks/create", body=body)
+    output.line(json.loads(data)["Id"])
+    return 0
+
+
+def ls(args: argparse.Namespace, api: Transport) -> int:
+    found: list[dict[str, Any]] = api.get_json("/networks", query=_filters(args.filter))
+    found.sort(key=lambda n: str(n["Name"]))
+    ids = [n["Id"] if args.no_trunc else n["Id"][:12] for n in found]
+    if args.quiet:
+        for network_id in ids:
+            output.line(network_id)
+        return 0
+    rows = [[i, n["Name"], n["Driver"], n["Scope"]] for i, n in zip(ids, found, strict=True)]
+    output.table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows)
+    return 0
+
+
+def inspect(args: argparse.Namespace, api: Transport) -> int:
+    found: list[Any] = []
+    failed = False
+    for name in args.networks:
+        try:
+            found.append(api.get_json(_path(name)))
+        except NotFound:
+            output.error(f"Error: No such network: {name}")
+            failed = True
+    output.line(json.dumps(found, indent=4))
+    return 1 if failed else 0
+
+
+def rm(args: argparse.Namespace, api: Transport) -> int:
+    failed = False
+    for name in args.networks:
+        try:
+            api.request("DELETE", _path(name))
+        except APIError as exc:
+            output.error(f"Error response from daemon: {exc.message}")
+            failed = True
+            continue
+        output.line(name)
+    return 1 if failed else 0
+
+
+def prune(args: argparse.Namespace, api: Transport) -> int:
+    if not args.force:
+        sys.stdout.write(PRUNE_WARNING)
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    _, data = api.request("POST", "/networks/prune", query=_filters(args.filter))
+    deleted = json.loads(data).get("NetworksDeleted") or []
+    if deleted:
+        output.line("Deleted Networks:")
+        for name in deleted:
+            output.line(name)
+    return 0
+
+
+def connect(args: argparse.Namespace, api: Transport) -> int:
+    endpoint: dict[str, Any] = {"Aliases": args.alias}
+    if args.ip:
+        endpoint["IPAMConfig"] = {"IPv4Address": args.ip}
+    body = {"Container": args.container, "EndpointConfig": endpoint}
+    api.request("POST", _path(args.network, "/connect"), body=body)
+    return 0
+
+
+def disconnect(args: argparse.Namespace, api: Transport) -> int:
+    body = {"Container": args.container, "Force": args.force}
+    api.request("POST", _path(args.network, "/disconnect"), body=body)
+    return 0

@@ -1,0 +1,240 @@
+"""Docker's network endpoints: each one call to netd (connect and disconnect first ask the
+engine for the container's full id), plus the predefined "host" and "none" networks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from estiba.engine.v1 import containers_pb2
+from estiba.netd.v1 import netd_pb2
+from services.gateway.docker import networks_out, params
+from services.gateway.errors import json_response
+from services.gateway.keys import BACKENDS, CONFIG
+from services.gateway.routes import add
+from services.kit import errors
+from services.kit.grpcclient import call
+
+if TYPE_CHECKING:
+    from estiba.netd.v1.netd_pb2_grpc import NetworksAsyncStub, SandboxesAsyncStub
+
+TIMEOUT = 30.0
+
+
+def _networks(request: web.Request) -> NetworksAsyncStub:
+    return request.app[BACKENDS].networks
+
+
+def _sandboxes(request: web.Request) -> SandboxesAsyncStub:
+    return request.app[BACKENDS].sandboxes
+
+
+async def _predefined(request: web.Request, created: str = "") -> list[networks_out.Predefined]:
+    """host and none, made when the node's default network was."""
+    if not created:
+        reply = await call(
+            _networks(request).GetNetwork,
+            netd_pb2.GetNetworkRequest(network="bridge"),
+            service="netd",
+            timeout=TIMEOUT,
+        )
+        created = reply.network.created_at
+    return networks_out.predefined(request.app[CONFIG].node, created)
+
+
+async def _get(request: web.Request, ref: str) -> netd_pb2.Network | networks_out.Predefined:
+    try:
+        reply = await call(
+            _networks(request).GetNetwork,
+            netd_pb2.GetNetworkRequest(network=ref),
+            service="netd",
+            timeout=TIMEOUT,
+        )
+    except errors.NotFound:
+        found = networks_out.find_predefined(await _predefined(request), ref)
+        if found is None:
+            raise errors.NotFound(f"network {ref} not found", reason="NETWORK_UNKNOWN") from None
+        return found
+    return reply.network
+
+
+async def list_(request: web.Request) -> web.Response:
+    filters = params.filters(request)
+    req = netd_pb2.ListNetworksRequest()
+    for key, values in filters.items():
+        req.filters[key].values.extend(values)
+    reply = await call(_networks(request).ListNetworks, req, service="netd", timeout=TIMEOUT)
+    found = [networks_out.network(n, containers=False) for n in reply.networks]
+    default = next((n for n in reply.networks if n.builtin), None)
+    at = 1 if default else 0  # right after the default network, as the built-in ones
+    for item in await _predefined(request, default.created_at if default else ""):
+        if networks_out.predefined_matches(item, filters):
+            found.insert(at, networks_out.predefined_network(item))
+            at += 1
+    return json_response(found)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    found = await _get(request, request.match_info["id"])
+    if isinstance(found, networks_out.Predefined):
+        return json_response(networks_out.predefined_network(found))
+    return json_response(networks_out.network(found, containers=True))
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await params.json_body(request)
+    reply = await call(
+        _networks(request).CreateNetwork, create_request(body), service="netd", timeout=TIMEOUT
+    )
+    return json_response({"Id": reply.network.id, "Warning": reply.warning}, status=201)
+
+
+async def remove(request: web.Request) -> web.Response:
+    ref = request.match_info["id"]
+    found = await _get(request, ref)
+    if isinstance(found, networks_out.Predefined):
+        raise errors.FailedPrecondition(
+            f"{found.name} is a pre-defined network and cannot be removed",
+            reason="NETWORK_PREDEFINED",
+        )
+    await call(
+        _networks(request).DeleteNetwork,
+        netd_pb2.DeleteNetworkRequest(network=found.id),
+        service="netd",
+        timeout=TIMEOUT,
+    )
+    return web.Response(status=204)
+
+
+async def prune(request: web.Request) -> web.Response:
+    req = netd_pb2.PruneNetworksRequest()
+    for key, values in params.filters(request).items():
+        req.filters[key].values.extend(values)
+    reply = await call(_networks(request).PruneNetworks, req, service="netd", timeout=TIMEOUT)
+    return json_response({"NetworksDeleted": list(reply.deleted)})
+
+
+async def connect(request: web.Request) -> web.Response:
+    body = await params.json_body(request)
+    network = await _managed(request, request.match_info["id"], "connected to")
+    config = _object(body, "EndpointConfig")
+    ipam = _object(config, "IPAMConfig")
+    aliases = config.get("Aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise errors.InvalidArgument("EndpointConfig.Aliases must be a list of names")
+    req = netd_pb2.ConnectRequest(
+        container_id=await _container_id(request, body, force=False),
+        network=network.id,
+        ip_address=_text(ipam, "IPv4Address"),
+        aliases=aliases,
+    )
+    await call(_sandboxes(request).Connect, req, service="netd", timeout=TIMEOUT)
+    return web.Response(status=200)
+
+
+async def disconnect(request: web.Request) -> web.Response:
+    body = await params.json_body(request)
+    network = await _managed(request, request.match_info["id"], "disconnected from")
+    req = netd_pb2.DisconnectRequest(
+        container_id=await _container_id(request, body, force=bool(body.get("Force"))),
+        network=network.id,
+    )
+    await call(_sandboxes(request).Disconnect, req, service="netd", timeout=TIMEOUT)
+    return web.Response(status=200)
+
+
+def create_request(body: dict[str, Any]) -> netd_pb2.CreateNetworkRequest:
+    """The body of ``POST /networks/create`` as netd's request; what netd cannot make is 400."""
+    if body.get("EnableIPv6"):
+        raise errors.InvalidArgument("IPv6 networks are not supported")
+    for flag in ("Ingress", "ConfigOnly"):
+        if body.get(flag):
+            raise errors.InvalidArgument(f"{flag} networks are not supported")
+    if (body.get("ConfigFrom") or {}).get("Network"):
+        raise errors.InvalidArgument("ConfigFrom is not supported")
+    if body.get("Scope") not in (None, "", "local"):
+        raise errors.InvalidArgument(f"scope {body['Scope']!r} is not supported (only local)")
+    ipam = _object(body, "IPAM")
+    if ipam.get("Driver") not in (None, "", "default"):
+        raise errors.InvalidArgument(f"IPAM driver {ipam['Driver']!r} is not supported")
+    configs = ipam.get("Config") or []
+    if not isinstance(configs, list) or len(configs) > 1:
+        raise errors.InvalidArgument("at most one IPAM config (one IPv4 subnet) per network")
+    config: dict[str, Any] = configs[0] if configs else {}
+    if not isinstance(config, dict):
+        raise errors.InvalidArgument("an IPAM config must be an object")
+    if config.get("AuxiliaryAddresses"):
+        raise errors.InvalidArgument("auxiliary addresses are not supported")
+    return netd_pb2.CreateNetworkRequest(
+        name=_text(body, "Name"),
+        driver=_text(body, "Driver"),
+        subnet=_text(config, "Subnet"),
+        gateway=_text(config, "Gateway"),
+        ip_range=_text(config, "IPRange"),
+        internal=bool(body.get("Internal")),
+        attachable=bool(body.get("Attachable")),
+        labels=_strings(body, "Labels"),
+        options=_strings(body, "Options"),
+    )
+
+
+async def _managed(request: web.Request, ref: str, verb: str) -> netd_pb2.Network:
+    found = await _get(request, ref)
+    if isinstance(found, networks_out.Predefined):
+        raise errors.InvalidArgument(
+            f"a container cannot be {verb} the {found.name} network: it is a network mode,"
+            " chosen when the container is created",
+            reason="NETWORK_PREDEFINED",
+        )
+    return found
+
+
+async def _container_id(request: web.Request, body: dict[str, Any], *, force: bool) -> str:
+    """The full id of the container ``body["Container"]`` names (a name, id or prefix)."""
+    ref = _text(body, "Container")
+    if not ref:
+        raise errors.InvalidArgument("Container is required")
+    try:
+        reply = await call(
+            request.app[BACKENDS].containers.Get,
+            containers_pb2.GetContainerRequest(ref=ref),
+            service="engine",
+            timeout=TIMEOUT,
+        )
+    except errors.NotFound:
+        if force:
+            return ref  # Docker's force: the endpoint of a container that is gone
+        raise
+    return reply.id
+
+
+def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key) or {}
+    if not isinstance(value, dict):
+        raise errors.InvalidArgument(f"{key} must be an object")
+    return value
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key) or ""
+    if not isinstance(value, str):
+        raise errors.InvalidArgument(f"{key} must be a string")
+    return value
+
+
+def _strings(body: dict[str, Any], key: str) -> dict[str, str]:
+    value = _object(body, key)
+    if not all(isinstance(v, str) for v in value.values()):  # JSON keys are strings
+        raise errors.InvalidArgument(f"{key} must map strings to strings")
+    return value
+
+
+def setup(app: web.Application) -> None:
+    add(app, "GET", "/networks", list_)
+    add(app, "POST", "/networks/create", create)
+    add(app, "POST", "/networks/prune", prune)
+    add(app, "GET", "/networks/{id}", inspect)
+    add(app, "DELETE", "/networks/{id}", remove)
+    add(app, "POST", "/networks/{id}/connect", connect)
+    add(app, "POST", "/networks/{id}/disconnect", disconnect)

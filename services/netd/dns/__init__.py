@@ -1,0 +1,1 @@
+"""The embedded DNS of user-defined networks: wire format, servers, and forwarding upstream."""
