@@ -50,6 +50,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output")
     p.add_argument("container")
     p.set_defaults(run=export)
+    p = sub.add_parser("port", help="the published ports of a container")
+    p.add_argument("container")
+    p.add_argument("private", nargs="?", default="", help="e.g. 80/tcp")
+    p.set_defaults(run=port)
     p = sub.add_parser("top", help="processes running in a container")
     p.add_argument("container")
     p.set_defaults(run=top)
@@ -195,6 +199,21 @@ def export(args: argparse.Namespace, api: Transport) -> int:
     finally:
         if args.output:
             target.close()
+    return 0
+
+
+def port(args: argparse.Namespace, api: Transport) -> int:
+    ports = api.get_json(f"/containers/{args.container}/json")["NetworkSettings"]["Ports"] or {}
+    wanted = args.private if "/" in args.private or not args.private else f"{args.private}/tcp"
+    for key, bindings in sorted(ports.items()):
+        if wanted and key != wanted:
+            continue
+        for b in bindings or []:
+            output.line(
+                f"{b['HostIp']}:{b['HostPort']}"
+                if wanted
+                else f"{key} -> {b['HostIp']}:{b['HostPort']}"
+            )
     return 0
 
 

@@ -32,7 +32,7 @@ COMMANDS = {
     "logs": "containers", "attach": "containers", "wait": "containers", "rename": "containers",
     "pause": "containers", "unpause": "containers", "inspect": "containers",
     "exec": "inside", "cp": "inside", "diff": "inside", "commit": "inside", "export": "inside",
-    "top": "inside", "stats": "inside",
+    "top": "inside", "port": "inside", "stats": "inside",
     "pull": "images", "push": "images", "images": "images", "rmi": "images", "tag": "images",
     "history": "images", "save": "images", "load": "images", "import": "images", "image": "images",
     "volume": "volumes", "network": "networks", "login": "login", "logout": "login",

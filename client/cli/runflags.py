@@ -41,7 +41,16 @@ def add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-signal", default="", help="signal that stops the container")
     p.add_argument("--stop-timeout", type=int, default=None, help="seconds before SIGKILL")
     p.add_argument("--security-opt", action="append", default=[], help="e.g. no-new-privileges")
-    p.add_argument("-p", "--publish", action="append", default=[], help="publish a port")
+    p.add_argument(
+        "-p",
+        "--publish",
+        action="append",
+        default=[],
+        help="publish a port: [ip:][host port:]container port[/tcp|udp]",
+    )
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port")
+    p.add_argument("--ip", default="", help="a fixed address on a user-defined network")
+    p.add_argument("--network-alias", action="append", default=[], help="another DNS name")
     p.add_argument("--expose", action="append", default=[], help="expose a port")
     p.add_argument("image", help="the image")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
@@ -137,9 +146,38 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         body["StopTimeout"] = args.stop_timeout
     if args.entrypoint is not None:
         body["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
-    if args.publish:
-        raise ClientError("publishing ports (-p) is not supported yet")
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for spec in args.publish:
+        key, binding = _publish(spec)
+        bindings.setdefault(key, []).append(binding)
+        body["ExposedPorts"][key] = {}
+    host["PortBindings"] = bindings
+    host["PublishAllPorts"] = args.publish_all
+    if args.ip or args.network_alias:
+        network = args.network or "bridge"
+        body["NetworkingConfig"] = {
+            "EndpointsConfig": {
+                network: {
+                    "IPAMConfig": {"IPv4Address": args.ip} if args.ip else None,
+                    "Aliases": args.network_alias,
+                }
+            }
+        }
     return body
+
+
+def _publish(spec: str) -> tuple[str, dict[str, str]]:
+    """Docker's -p: [ip:][hostPort:]containerPort[/proto] → ("80/tcp", binding)."""
+    port, _, protocol = spec.partition("/")
+    protocol = protocol or "tcp"
+    parts = port.rsplit(":", 2)
+    if protocol not in ("tcp", "udp") or not parts[-1].isdigit():
+        raise ClientError(f"invalid port specification: {spec!r}")
+    host_ip = parts[0] if len(parts) == 3 else ""
+    host_port = parts[-2] if len(parts) >= 2 else ""
+    if host_port and not host_port.isdigit():
+        raise ClientError(f"invalid host port in {spec!r}")
+    return f"{parts[-1]}/{protocol}", {"HostIp": host_ip, "HostPort": host_port}
 
 
 def sys_stdout_tty() -> bool:

@@ -7,6 +7,7 @@ from services.engine.containers.models import (
     Container,
     ContainerSpec,
     Mount,
+    Port,
     Resources,
     RestartPolicy,
 )
@@ -32,8 +33,10 @@ _SCALARS = (
     "attach_stdout",
     "attach_stderr",
     "docker_config_json",
+    "publish_all_ports",
+    "ip_address",
 )
-_LISTS = ("cmd", "entrypoint", "env", "exposed_ports")
+_LISTS = ("cmd", "entrypoint", "env", "exposed_ports", "network_aliases")
 
 
 def spec_from_proto(msg: pb.ContainerSpec) -> ContainerSpec:
@@ -49,6 +52,7 @@ def spec_from_proto(msg: pb.ContainerSpec) -> ContainerSpec:
             Mount(m.type, m.source, m.target, m.read_only, tuple(m.options)) for m in msg.mounts
         ),
         resources=Resources(res.memory, res.nano_cpus, res.pids_limit, res.cpu_shares),
+        ports=tuple(Port(p.protocol, p.container_port, p.host_ip, p.host_port) for p in msg.ports),
     )
 
 
@@ -65,6 +69,9 @@ def spec_to_proto(spec: ContainerSpec) -> pb.ContainerSpec:
             read_only=m.read_only,
             options=list(m.options),
         )
+    for p in spec.ports:
+        msg.ports.add(protocol=p.protocol, container_port=p.container_port, host_ip=p.host_ip,
+                      host_port=p.host_port)  # fmt: skip
     r = spec.resources
     msg.resources.CopyFrom(
         pb.Resources(
@@ -100,6 +107,9 @@ def container_to_proto(c: Container, state_dir: str) -> pb.Container:
         effective_hostname=c.resolved.hostname,
     )
     msg.effective_labels.update(c.resolved.labels)
+    for p in c.sandbox.ports if c.sandbox else ():
+        msg.published_ports.add(protocol=p.protocol, container_port=p.container_port,
+                                host_ip=p.host_ip, host_port=p.host_port)  # fmt: skip
     s = c.sandbox
     if s is not None and s.mode not in ("none", "host"):
         msg.networks.add(

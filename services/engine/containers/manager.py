@@ -25,7 +25,9 @@ from services.engine.containers.models import (
     RUNNING,
     Container,
     ContainerSpec,
+    Port,
     Usage,
+    Wiring,
 )
 from services.engine.containers.ports import Images, Records, Runtime, Sandboxes, Volumes
 from services.kit import errors
@@ -84,7 +86,9 @@ class ContainerManager:
         )
         self.runtime.prepare(c)
         try:
-            c.sandbox = await self.sandboxes.create(cid, mode, c.resolved.hostname, name)
+            c.sandbox = await self.sandboxes.create(
+                cid, mode, c.resolved.hostname, name, _wiring(spec, image.config)
+            )
             self.runtime.write_etc_files(c)
             await self.records.insert(c)
         except BaseException:
@@ -124,7 +128,11 @@ class ContainerManager:
         image = await self.images.for_container(c.image_id)
         if c.sandbox is None or (c.sandbox.netns and not _exists(c.sandbox.netns)):
             c.sandbox = await self.sandboxes.create(
-                c.id, c.spec.network_mode or "bridge", c.resolved.hostname, c.name
+                c.id,
+                c.spec.network_mode or "bridge",
+                c.resolved.hostname,
+                c.name,
+                _wiring(c.spec, image.config),
             )
             self.runtime.write_etc_files(c)
 
@@ -374,6 +382,20 @@ def _until_time(value: str) -> str:
         return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     except ValueError:
         return value
+
+
+def _wiring(spec: ContainerSpec, image_config: dict[str, object]) -> Wiring:
+    """The ports to publish: those asked for, and with -P every exposed port on a free one."""
+    ports = list(spec.ports)
+    if spec.publish_all_ports:
+        exposed = set(spec.exposed_ports) | set(image_config.get("ExposedPorts") or {})  # type: ignore[call-overload]
+        taken = {(p.container_port, p.protocol) for p in ports}
+        for item in sorted(exposed):
+            number, _, protocol = str(item).partition("/")
+            key = (int(number), protocol or "tcp")
+            if number.isdigit() and key not in taken:
+                ports.append(Port(key[1], key[0]))
+    return Wiring(tuple(ports), spec.ip_address, spec.network_aliases)
 
 
 def _should_restart(c: Container) -> bool:

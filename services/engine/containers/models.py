@@ -27,6 +27,25 @@ class Mount:
 
 
 @dataclasses.dataclass(frozen=True)
+class Port:
+    """A port published on the host; host_port 0 asks for a free one."""
+
+    protocol: str
+    container_port: int
+    host_ip: str = ""
+    host_port: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Wiring:
+    """What a container asks of its network beyond joining it: ports, a fixed address, aliases."""
+
+    ports: tuple[Port, ...] = ()
+    ip_address: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class RestartPolicy:
     name: str = "no"
     maximum_retry_count: int = 0
@@ -72,6 +91,10 @@ class ContainerSpec:
     attach_stdout: bool = False
     attach_stderr: bool = False
     docker_config_json: str = ""
+    ports: tuple[Port, ...] = ()
+    publish_all_ports: bool = False
+    ip_address: str = ""
+    network_aliases: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +126,7 @@ class Sandbox:
     gateway: str = ""
     mac_address: str = ""
     endpoint_id: str = ""
+    ports: tuple[Port, ...] = ()
 
 
 @dataclasses.dataclass

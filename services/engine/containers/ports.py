@@ -12,6 +12,7 @@ from services.engine.containers.models import (
     ImageForContainer,
     Sandbox,
     Usage,
+    Wiring,
 )
 
 
@@ -25,7 +26,14 @@ class Images(Protocol):
 
 
 class Sandboxes(Protocol):
-    async def create(self, container_id: str, mode: str, hostname: str, name: str = "") -> Sandbox:
+    async def create(
+        self,
+        container_id: str,
+        mode: str,
+        hostname: str,
+        name: str = "",
+        wiring: Wiring | None = None,
+    ) -> Sandbox:
         """Create (or return the existing) network sandbox of a container; ``name`` is what
         other containers on user-defined networks resolve it by."""
         ...

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from estiba.netd.v1 import netd_pb2, netd_pb2_grpc
-from services.engine.containers.models import Sandbox
+from services.engine.containers.models import Port, Sandbox, Wiring
 from services.kit.grpcclient import call
 
 if TYPE_CHECKING:
@@ -20,13 +20,36 @@ class NetdSandboxes:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub: SandboxesAsyncStub = netd_pb2_grpc.SandboxesStub(channel)
 
-    async def create(self, container_id: str, mode: str, hostname: str, name: str = "") -> Sandbox:
+    async def create(
+        self,
+        container_id: str,
+        mode: str,
+        hostname: str,
+        name: str = "",
+        wiring: Wiring | None = None,
+    ) -> Sandbox:
+        wiring = wiring or Wiring()
         request = netd_pb2.CreateSandboxRequest(
-            container_id=container_id, network=mode, hostname=hostname, name=name
+            container_id=container_id,
+            network=mode,
+            hostname=hostname,
+            name=name,
+            ip_address=wiring.ip_address,
+            aliases=list(wiring.aliases),
         )
+        for p in wiring.ports:
+            request.ports.add(
+                protocol=p.protocol,
+                container_port=p.container_port,
+                host_ip=p.host_ip,
+                host_port=p.host_port,
+            )
         reply = await call(self._stub.CreateSandbox, request, service="netd", timeout=TIMEOUT)
         s = reply.sandbox
-        sandbox = Sandbox(mode=s.mode, netns=s.netns_path, hosts=s.hosts, resolv_conf=s.resolv_conf)
+        ports = tuple(Port(p.protocol, p.container_port, p.host_ip, p.host_port) for p in s.ports)
+        sandbox = Sandbox(
+            mode=s.mode, netns=s.netns_path, hosts=s.hosts, resolv_conf=s.resolv_conf, ports=ports
+        )
         if s.endpoints:
             e = s.endpoints[0]
             sandbox = Sandbox(
@@ -41,6 +64,7 @@ class NetdSandboxes:
                 gateway=e.gateway,
                 mac_address=e.mac_address,
                 endpoint_id=e.id,
+                ports=ports,
             )
         return sandbox
 

@@ -10,6 +10,7 @@ from services.engine.containers.models import (
     Container,
     ContainerSpec,
     Mount,
+    Port,
     Resolved,
     Resources,
     RestartPolicy,
@@ -161,7 +162,7 @@ def _from_row(row: Row) -> Container:
         oom_killed=bool(row["oom_killed"]),
         restart_count=row["restart_count"],
         manually_stopped=bool(row["manually_stopped"]),
-        sandbox=Sandbox(**sandbox) if sandbox else None,
+        sandbox=sandbox_from_dict(sandbox),
     )
 
 
@@ -172,9 +173,16 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
     data["mounts"] = tuple(
         Mount(**{**m, "options": tuple(m.get("options", ()))}) for m in data.get("mounts", ())
     )
-    for key in ("cmd", "entrypoint", "env", "exposed_ports"):
+    for key in ("cmd", "entrypoint", "env", "exposed_ports", "network_aliases"):
         data[key] = tuple(data.get(key, ()))
+    data["ports"] = tuple(Port(**p) for p in data.get("ports", ()))
     return ContainerSpec(**data)
+
+
+def sandbox_from_dict(data: dict[str, Any]) -> Sandbox | None:
+    if not data:
+        return None
+    return Sandbox(**{**data, "ports": tuple(Port(**p) for p in data.get("ports", ()))})
 
 
 def _resolved(data: dict[str, Any]) -> Resolved:

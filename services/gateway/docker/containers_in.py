@@ -74,7 +74,45 @@ def spec_from_body(body: dict[str, Any]) -> pb.ContainerSpec:
         )
     )
     spec.mounts.extend(_mounts(host))
+    spec.ports.extend(_ports(host.get("PortBindings") or {}))
+    spec.publish_all_ports = bool(host.get("PublishAllPorts"))
+    endpoint = _endpoint(body.get("NetworkingConfig"), spec.network_mode)
+    spec.ip_address = str((endpoint.get("IPAMConfig") or {}).get("IPv4Address") or "")
+    spec.network_aliases.extend(str(a) for a in endpoint.get("Aliases") or [])
     return spec
+
+
+def _ports(bindings: dict[str, Any]) -> list[pb.PortSpec]:
+    """``{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`` → port specs (HostPort "" = free)."""
+    out = []
+    for key, hosts in bindings.items():
+        number, _, protocol = str(key).partition("/")
+        if not number.isdigit() or protocol not in ("", "tcp", "udp"):
+            raise errors.InvalidArgument(f"invalid port specification: {key!r}")
+        for host in hosts or [{}]:
+            host_port = str((host or {}).get("HostPort") or "0")
+            if not host_port.isdigit():
+                raise errors.InvalidArgument(f"invalid host port: {host_port!r}")
+            out.append(
+                pb.PortSpec(
+                    protocol=protocol or "tcp",
+                    container_port=int(number),
+                    host_ip=str((host or {}).get("HostIp") or ""),
+                    host_port=int(host_port),
+                )
+            )
+    return out
+
+
+def _endpoint(networking: Any, mode: str) -> dict[str, Any]:
+    """The EndpointsConfig entry of the container's network, if the client sent one."""
+    configs = (networking or {}).get("EndpointsConfig") or {}
+    entry = (
+        configs.get(mode)
+        or configs.get("default")
+        or (next(iter(configs.values())) if len(configs) == 1 else {})
+    )
+    return entry if isinstance(entry, dict) else {}
 
 
 def _network_mode(host: dict[str, Any], networking: Any) -> str:

@@ -169,7 +169,7 @@ def network_settings(c: pb.Container) -> dict[str, Any]:
         "HairpinMode": False,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
-        "Ports": {p: None for p in c.spec.exposed_ports},
+        "Ports": ports_view(c),
         "SecondaryIPAddresses": None,
         "SecondaryIPv6Addresses": None,
         "EndpointID": primary.get("EndpointID", ""),
@@ -182,6 +182,30 @@ def network_settings(c: pb.Container) -> dict[str, Any]:
         "MacAddress": primary.get("MacAddress", ""),
         "Networks": networks,
     }
+
+
+def ports_view(c: pb.Container) -> dict[str, Any]:
+    """NetworkSettings.Ports: every exposed port, with its host bindings (null when none)."""
+    view: dict[str, Any] = {p: None for p in c.spec.exposed_ports}
+    for p in c.published_ports:
+        key = f"{p.container_port}/{p.protocol}"
+        view[key] = (view.get(key) or []) + [
+            {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)}
+        ]
+    return view
+
+
+def port_list(c: pb.Container) -> list[dict[str, Any]]:
+    """The Ports of docker ps: one entry per binding."""
+    return [
+        {
+            "IP": p.host_ip or "0.0.0.0",
+            "PrivatePort": p.container_port,
+            "PublicPort": p.host_port,
+            "Type": p.protocol,
+        }
+        for p in c.published_ports
+    ]
 
 
 def mounts(c: pb.Container) -> list[dict[str, Any]]:
@@ -245,7 +269,7 @@ def summary(c: pb.Container) -> dict[str, Any]:
         "ImageID": c.image_id,
         "Command": " ".join(shlex.quote(a) for a in c.path_and_args),
         "Created": _unix(c.created),
-        "Ports": [],
+        "Ports": port_list(c),
         "Labels": dict(c.effective_labels),
         "State": c.state.status,
         "Status": status_text(c.state),

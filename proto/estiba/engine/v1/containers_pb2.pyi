@@ -172,6 +172,10 @@ class ContainerSpec(_message.Message):
     ATTACH_STDOUT_FIELD_NUMBER: _builtins.int
     ATTACH_STDERR_FIELD_NUMBER: _builtins.int
     DOCKER_CONFIG_JSON_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
+    PUBLISH_ALL_PORTS_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    NETWORK_ALIASES_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     """The image reference the user gave ("busybox", "localhost:5000/app:1")."""
     has_entrypoint: _builtins.bool
@@ -212,6 +216,10 @@ class ContainerSpec(_message.Message):
     """(see attach_stdin)"""
     docker_config_json: _builtins.str
     """The Docker API client's create body, kept to answer inspect with every field it sent."""
+    publish_all_ports: _builtins.bool
+    """Publish every exposed port on a free host port (docker run -P)."""
+    ip_address: _builtins.str
+    """A static address on a user-defined network (docker run --ip); "" for the next free one."""
     @_builtins.property
     def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The command; empty means the image's Cmd."""
@@ -244,6 +252,14 @@ class ContainerSpec(_message.Message):
     def exposed_ports(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Ports the container exposes, "80/tcp"."""
 
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortSpec]:
+        """Ports to publish on the host (docker run -p)."""
+
+    @_builtins.property
+    def network_aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other names for the container on its user-defined network (--network-alias)."""
+
     def __init__(
         self,
         *,
@@ -275,14 +291,52 @@ class ContainerSpec(_message.Message):
         attach_stdout: _builtins.bool = ...,
         attach_stderr: _builtins.bool = ...,
         docker_config_json: _builtins.str = ...,
+        ports: _abc.Iterable[Global___PortSpec] | None = ...,
+        publish_all_ports: _builtins.bool = ...,
+        ip_address: _builtins.str = ...,
+        network_aliases: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources", "restart_policy", b"restart_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "auto_remove", b"auto_remove", "cmd", b"cmd", "docker_config_json", b"docker_config_json", "domainname", b"domainname", "entrypoint", b"entrypoint", "env", b"env", "exposed_ports", b"exposed_ports", "has_entrypoint", b"has_entrypoint", "hostname", b"hostname", "image", b"image", "init", b"init", "labels", b"labels", "mounts", b"mounts", "network_mode", b"network_mode", "no_new_privileges", b"no_new_privileges", "open_stdin", b"open_stdin", "read_only", b"read_only", "resources", b"resources", "restart_policy", b"restart_policy", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "auto_remove", b"auto_remove", "cmd", b"cmd", "docker_config_json", b"docker_config_json", "domainname", b"domainname", "entrypoint", b"entrypoint", "env", b"env", "exposed_ports", b"exposed_ports", "has_entrypoint", b"has_entrypoint", "hostname", b"hostname", "image", b"image", "init", b"init", "ip_address", b"ip_address", "labels", b"labels", "mounts", b"mounts", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "no_new_privileges", b"no_new_privileges", "open_stdin", b"open_stdin", "ports", b"ports", "publish_all_ports", b"publish_all_ports", "read_only", b"read_only", "resources", b"resources", "restart_policy", b"restart_policy", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContainerSpec: _TypeAlias = ContainerSpec  # noqa: Y015
+
+@_typing.final
+class PortSpec(_message.Message):
+    """A port published on the host."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    CONTAINER_PORT_FIELD_NUMBER: _builtins.int
+    HOST_IP_FIELD_NUMBER: _builtins.int
+    HOST_PORT_FIELD_NUMBER: _builtins.int
+    protocol: _builtins.str
+    """"tcp" or "udp"."""
+    container_port: _builtins.int
+    """The port inside the container."""
+    host_ip: _builtins.str
+    """The host address; "" for every address of the host."""
+    host_port: _builtins.int
+    """The host port; 0 asks for a free one."""
+    def __init__(
+        self,
+        *,
+        protocol: _builtins.str = ...,
+        container_port: _builtins.int = ...,
+        host_ip: _builtins.str = ...,
+        host_port: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_port", b"container_port", "host_ip", b"host_ip", "host_port", b"host_port", "protocol", b"protocol"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortSpec: _TypeAlias = PortSpec  # noqa: Y015
 
 @_typing.final
 class ContainerState(_message.Message):
@@ -421,6 +475,7 @@ class Container(_message.Message):
     NETWORKS_FIELD_NUMBER: _builtins.int
     NETNS_PATH_FIELD_NUMBER: _builtins.int
     EFFECTIVE_HOSTNAME_FIELD_NUMBER: _builtins.int
+    PUBLISHED_PORTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The 64-hex-character id."""
     name: _builtins.str
@@ -463,6 +518,10 @@ class Container(_message.Message):
     def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContainerNetwork]:
         """Its networks."""
 
+    @_builtins.property
+    def published_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortSpec]:
+        """The ports published for it, with the host ports netd chose."""
+
     def __init__(
         self,
         *,
@@ -481,10 +540,11 @@ class Container(_message.Message):
         networks: _abc.Iterable[Global___ContainerNetwork] | None = ...,
         netns_path: _builtins.str = ...,
         effective_hostname: _builtins.str = ...,
+        published_ports: _abc.Iterable[Global___PortSpec] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "effective_env", b"effective_env", "effective_hostname", b"effective_hostname", "effective_labels", b"effective_labels", "effective_user", b"effective_user", "effective_working_dir", b"effective_working_dir", "id", b"id", "image_id", b"image_id", "name", b"name", "netns_path", b"netns_path", "networks", b"networks", "path_and_args", b"path_and_args", "spec", b"spec", "state", b"state", "state_dir", b"state_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "effective_env", b"effective_env", "effective_hostname", b"effective_hostname", "effective_labels", b"effective_labels", "effective_user", b"effective_user", "effective_working_dir", b"effective_working_dir", "id", b"id", "image_id", b"image_id", "name", b"name", "netns_path", b"netns_path", "networks", b"networks", "path_and_args", b"path_and_args", "published_ports", b"published_ports", "spec", b"spec", "state", b"state", "state_dir", b"state_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
