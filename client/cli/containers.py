@@ -375,10 +375,7 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
 
 
 def ps(args: argparse.Namespace, api: Transport) -> int:
-    filters: dict[str, list[str]] = {}
-    for item in args.filter:
-        key, _, value = item.partition("=")
-        filters.setdefault(key, []).append(value)
+    filters = output.filters(args.filter)
     query = {"all": "1" if args.all else "0"}
     if filters:
         query["filters"] = json.dumps(filters)

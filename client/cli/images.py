@@ -94,10 +94,7 @@ def push(args: argparse.Namespace, api: Transport) -> int:
 
 
 def images(args: argparse.Namespace, api: Transport) -> int:
-    filters: dict[str, list[str]] = {}
-    for item in args.filter:
-        key, _, value = item.partition("=")
-        filters.setdefault(key, []).append(value)
+    filters = output.filters(args.filter)
     if args.reference:
         filters.setdefault("reference", []).append(args.reference)
     query = {"all": "1" if args.all else "0"}

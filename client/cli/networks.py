@@ -65,10 +65,7 @@ def _pairs(items: list[str]) -> dict[str, str]:
 
 
 def _filters(items: list[str]) -> dict[str, str]:
-    filters: dict[str, list[str]] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        filters.setdefault(key, []).append(value)
+    filters = output.filters(items)
     return {"filters": json.dumps(filters)} if filters else {}
 
 

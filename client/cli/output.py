@@ -37,3 +37,12 @@ def human_bytes(n: float) -> str:
             return f"{n:.4g}{unit}" if unit != "B" else f"{int(n)}B"
         n /= 1024
     return f"{n}B"
+
+
+def filters(items: list[str]) -> dict[str, list[str]]:
+    """``-f key=value`` flags → Docker's filters object (several values of one key: any)."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out.setdefault(key, []).append(value)
+    return out

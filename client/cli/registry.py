@@ -53,24 +53,22 @@ def _all_pages(api: Transport, path: str, key: str) -> list[str]:
             return items
 
 
-def ls(args: argparse.Namespace, api: Transport) -> int:
-    names = _all_pages(api, f"{BASE}/repositories", "names")
-    if args.format == "json":
+def _print_names(names: list[str], fmt: str | None) -> int:
+    if fmt == "json":
         output.line(json.dumps(names))
         return 0
     for name in names:
         output.line(name)
     return 0
+
+
+def ls(args: argparse.Namespace, api: Transport) -> int:
+    return _print_names(_all_pages(api, f"{BASE}/repositories", "names"), args.format)
 
 
 def tags(args: argparse.Namespace, api: Transport) -> int:
-    names = _all_pages(api, f"{BASE}/repositories/{_path(args.repository)}/tags", "tags")
-    if args.format == "json":
-        output.line(json.dumps(names))
-        return 0
-    for name in names:
-        output.line(name)
-    return 0
+    path = f"{BASE}/repositories/{_path(args.repository)}/tags"
+    return _print_names(_all_pages(api, path, "tags"), args.format)
 
 
 def du(args: argparse.Namespace, api: Transport) -> int:

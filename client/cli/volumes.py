@@ -54,10 +54,7 @@ def create(args: argparse.Namespace, api: Transport) -> int:
 
 
 def ls(args: argparse.Namespace, api: Transport) -> int:
-    filters: dict[str, list[str]] = {}
-    for item in args.filter:
-        key, _, value = item.partition("=")
-        filters.setdefault(key, []).append(value)
+    filters = output.filters(args.filter)
     query = {"filters": json.dumps(filters)} if filters else None
     volumes: list[dict[str, Any]] = api.get_json("/volumes", query=query)["Volumes"]
     if args.quiet:
@@ -94,10 +91,7 @@ def rm(args: argparse.Namespace, api: Transport) -> int:
 
 
 def prune(args: argparse.Namespace, api: Transport) -> int:
-    filters: dict[str, list[str]] = {}
-    for item in args.filter:
-        key, _, value = item.partition("=")
-        filters.setdefault(key, []).append(value)
+    filters = output.filters(args.filter)
     query = {"filters": json.dumps(filters)} if filters else None
     _, data = api.request("POST", "/volumes/prune", query=query)
     reply = json.loads(data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import grpc
@@ -39,6 +39,15 @@ async def call(
     """Call a unary RPC of ``service``; a failure comes back as a ``kit.errors`` class."""
     try:
         return await method(request, timeout=timeout, metadata=reqctx.outgoing_metadata())
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc, service=service) from exc
+
+
+async def stream(calling: AsyncIterable[Resp], *, service: str) -> AsyncIterator[Resp]:
+    """A server stream's messages; a failure comes back as a ``kit.errors`` class."""
+    try:
+        async for item in calling:
+            yield item
     except grpc.aio.AioRpcError as exc:
         raise from_rpc_error(exc, service=service) from exc
 

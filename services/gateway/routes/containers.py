@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 from aiohttp import web
 
 from estiba.engine.v1 import containers_pb2 as pb
@@ -17,8 +15,7 @@ from services.gateway.keys import BACKENDS
 from services.gateway.routes import add
 from services.gateway.routes.attach import attach
 from services.kit import errors, reqctx
-from services.kit.grpcclient import call
-from services.kit.grpcerr import from_rpc_error
+from services.kit.grpcclient import call, stream
 
 TIMEOUT = 30.0
 LONG = 3600.0 * 24 * 365
@@ -147,21 +144,14 @@ async def resize(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-async def _stream(calling: Any) -> AsyncIterator[Any]:
-    """A server stream's messages, with a failure mapped to the error vocabulary."""
-    try:
-        async for item in calling:
-            yield item
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc, service="engine") from exc
-
-
 async def wait(request: web.Request) -> web.StreamResponse:
     """Headers go out as soon as the wait is in place; the body when the condition is met."""
     req = pb.WaitContainerRequest(
         ref=request.match_info["id"], condition=request.query.get("condition", "")
     )
-    events = aiter(_stream(_stub(request).Wait(req, metadata=reqctx.outgoing_metadata())))
+    events = aiter(
+        stream(_stub(request).Wait(req, metadata=reqctx.outgoing_metadata()), service="engine")
+    )
     first = await anext(events)  # "waiting", or an error before any header is written
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
@@ -192,7 +182,9 @@ async def logs(request: web.Request) -> web.StreamResponse:
     tty = container.spec.tty
     response = web.StreamResponse(headers={"Content-Type": RAW if tty else MULTIPLEXED})
     await response.prepare(request)
-    async for chunk in _stream(_stub(request).Logs(req, metadata=reqctx.outgoing_metadata())):
+    async for chunk in stream(
+        _stub(request).Logs(req, metadata=reqctx.outgoing_metadata()), service="engine"
+    ):
         data = chunk.data if tty else _frame(chunk.stream, chunk.data)
         await response.write(data)
     await response.write_eof()

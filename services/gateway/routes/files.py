@@ -18,7 +18,7 @@ from services.gateway.errors import json_response
 from services.gateway.keys import BACKENDS
 from services.gateway.routes import add
 from services.kit import errors, reqctx
-from services.kit.grpcclient import call
+from services.kit.grpcclient import call, stream
 from services.kit.grpcerr import from_rpc_error
 
 TIMEOUT = 30.0
@@ -80,7 +80,7 @@ async def head_archive(request: web.Request) -> web.Response:
 
 
 async def _tar_response(request: web.Request, chunks: Any) -> web.StreamResponse:
-    iterator = aiter(_mapped(chunks))
+    iterator = aiter(stream(chunks, service="engine"))
     first = await anext(iterator, None)
     headers = {"Content-Type": "application/x-tar"}
     if first is not None and first.WhichOneof("part") == "stat":
@@ -91,14 +91,6 @@ async def _tar_response(request: web.Request, chunks: Any) -> web.StreamResponse
         await response.write(chunk.data)
     await response.write_eof()
     return response
-
-
-async def _mapped(calling: Any) -> AsyncIterator[Any]:
-    try:
-        async for item in calling:
-            yield item
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc, service="engine") from exc
 
 
 async def get_archive(request: web.Request) -> web.StreamResponse:

@@ -8,7 +8,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 from aiohttp import web
 
 from estiba.engine.v1 import images_pb2 as pb
@@ -17,8 +16,7 @@ from services.gateway.errors import json_response
 from services.gateway.keys import BACKENDS
 from services.gateway.routes import add
 from services.kit import errors, reqctx
-from services.kit.grpcclient import call
-from services.kit.grpcerr import from_rpc_error
+from services.kit.grpcclient import call, stream
 
 TIMEOUT = 30.0
 CHUNK = 1 << 20
@@ -44,14 +42,6 @@ def registry_auth(request: web.Request) -> pb.RegistryAuth:
         password=str(data.get("password") or ""),
         registry_token=str(data.get("registrytoken") or data.get("identitytoken") or ""),
     )
-
-
-async def _messages(calling: Any) -> AsyncIterator[Any]:
-    try:
-        async for item in calling:
-            yield item
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc, service="engine") from exc
 
 
 async def _progress_stream(
@@ -102,7 +92,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     req = pb.PullImageRequest(
         reference=image, auth=registry_auth(request), platform=request.query.get("platform", "")
     )
-    events = _messages(_stub(request).Pull(req, metadata=reqctx.outgoing_metadata()))
+    events = stream(_stub(request).Pull(req, metadata=reqctx.outgoing_metadata()), service="engine")
     return await _progress_stream(request, events)
 
 
@@ -126,7 +116,7 @@ async def _import(request: web.Request) -> web.StreamResponse:
             yield pb.ImportImageRequest(data=chunk)
 
     call_ = _stub(request).Import(messages(), metadata=reqctx.outgoing_metadata())
-    return await _progress_stream(request, _messages(call_))
+    return await _progress_stream(request, stream(call_, service="engine"))
 
 
 async def list_(request: web.Request) -> web.Response:
@@ -178,7 +168,7 @@ async def push(request: web.Request) -> web.StreamResponse:
     tag_ = request.query.get("tag", "")
     reference = f"{name}:{tag_}" if tag_ else name
     req = pb.PushImageRequest(reference=reference, auth=registry_auth(request))
-    events = _messages(_stub(request).Push(req, metadata=reqctx.outgoing_metadata()))
+    events = stream(_stub(request).Push(req, metadata=reqctx.outgoing_metadata()), service="engine")
 
     def summary(seen: list[Any]) -> list[dict[str, Any]]:
         return [
@@ -193,7 +183,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 async def save(request: web.Request) -> web.StreamResponse:
     names = request.query.getall("names", []) or [request.match_info.get("name", "")]
     req = pb.SaveImagesRequest(names=[n for n in names if n])
-    chunks = _messages(_stub(request).Save(req, metadata=reqctx.outgoing_metadata()))
+    chunks = stream(_stub(request).Save(req, metadata=reqctx.outgoing_metadata()), service="engine")
     iterator = aiter(chunks)
     first = await anext(iterator, None)
     response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
@@ -212,7 +202,9 @@ async def load(request: web.Request) -> web.StreamResponse:
         async for chunk in request.content.iter_chunked(CHUNK):
             yield pb.LoadImagesRequest(data=chunk)
 
-    events = _messages(_stub(request).Load(messages(), metadata=reqctx.outgoing_metadata()))
+    events = stream(
+        _stub(request).Load(messages(), metadata=reqctx.outgoing_metadata()), service="engine"
+    )
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     try:
@@ -234,7 +226,9 @@ async def bootstrap(request: web.Request) -> web.StreamResponse:
         mirror=str(body.get("mirror") or ""),
         variant=str(body.get("variant") or ""),
     )
-    events = _messages(_stub(request).Bootstrap(req, metadata=reqctx.outgoing_metadata()))
+    events = stream(
+        _stub(request).Bootstrap(req, metadata=reqctx.outgoing_metadata()), service="engine"
+    )
     return await _progress_stream(request, events)
 
 
