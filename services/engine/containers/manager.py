@@ -126,7 +126,7 @@ class ContainerManager:
 
     async def _start(self, c: Container) -> None:
         image = await self.images.for_container(c.image_id)
-        if c.sandbox is None or (c.sandbox.netns and not os.path.exists(c.sandbox.netns)):
+        if c.sandbox is None or (c.sandbox.netns and _gone(c.sandbox.netns)):
             c.sandbox = await self.sandboxes.create(
                 c.id,
                 c.spec.network_mode or "bridge",
@@ -407,3 +407,8 @@ def _should_restart(c: Container) -> bool:
             policy.maximum_retry_count <= 0 or c.restart_count < policy.maximum_retry_count
         )
     return policy.name in ("always", "unless-stopped")
+
+
+def _gone(path: str) -> bool:
+    """A namespace file that no longer exists (one stat; not worth a thread)."""
+    return not os.path.exists(path)
