@@ -1,6 +1,6 @@
 """The schema of engine.db, one migration per released change.
 
-Version 4::
+Version 5::
 
     images        id (PK, sha256 of the config) · created_at (stored on this node)
                   · config (the config JSON, exact bytes) · parent (image id or '')
@@ -17,6 +17,7 @@ Version 4::
                   · pid · conmon_pid · exit_code · error · started_at · finished_at
                   · oom_killed · restart_count · manually_stopped
                   · sandbox (what netd set up: netns, addresses, hosts, resolv.conf; JSON)
+                  · health (healthcheck status, failing streak and last results; JSON)
     volumes       name (PK) · driver · created_at · labels (JSON) · options (JSON)
                   a directory <state>/volumes/<name>/_data exists for every row
 
@@ -118,6 +119,13 @@ MIGRATIONS = [
             labels TEXT NOT NULL DEFAULT '{}',
             options TEXT NOT NULL DEFAULT '{}'
         );
+        """,
+    ),
+    Migration(
+        5,
+        "container health",
+        """
+        ALTER TABLE containers ADD COLUMN health TEXT NOT NULL DEFAULT '{}';
         """,
     ),
 ]
