@@ -44,3 +44,32 @@ def test_user_network_names_and_isolation(estiba_instance: EstibaInstance) -> No
     assert "network nowhere not found" in missing.stderr
     inst.docker("rm", "-f", "web", "db")
     inst.docker("network", "rm", "front", "back")
+
+
+def _resolves(inst: EstibaInstance, probe: str, name: str) -> bool:
+    """Whether ``name`` resolves inside the running container ``probe`` (busybox ping)."""
+    script = f"ping -c1 -W1 {name} >/dev/null 2>&1 && echo yes || echo no"
+    return inst.docker("exec", probe, "sh", "-c", script).stdout.strip() == "yes"
+
+
+def test_rename_moves_the_name_on_every_network(estiba_instance: EstibaInstance) -> None:
+    inst = estiba_instance
+    inst.docker("network", "create", "ren-a")
+    inst.docker("network", "create", "ren-b")
+    inst.docker("run", "-d", "--name", "ren-old", "--network", "ren-a", "busybox", "sleep", "300")
+    inst.docker("network", "connect", "ren-b", "ren-old")
+    for net in ("ren-a", "ren-b"):
+        inst.docker(
+            "run", "-d", "--name", f"probe-{net}", "--network", net, "busybox", "sleep", "300"
+        )
+        assert _resolves(inst, f"probe-{net}", "ren-old")
+    inst.docker("rename", "ren-old", "ren-new")
+    for net in ("ren-a", "ren-b"):
+        assert _resolves(inst, f"probe-{net}", "ren-new"), f"new name unknown on {net}"
+        assert not _resolves(inst, f"probe-{net}", "ren-old"), f"old name still known on {net}"
+    taken = inst.docker("rename", "ren-new", "probe-ren-a", check=False)
+    assert taken.returncode != 0
+    assert "already in use" in taken.stderr
+    assert _resolves(inst, "probe-ren-a", "ren-new"), "a refused rename changed the name"
+    inst.docker("rm", "-f", "ren-new", "probe-ren-a", "probe-ren-b")
+    inst.docker("network", "rm", "ren-a", "ren-b")

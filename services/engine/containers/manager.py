@@ -278,9 +278,26 @@ class ContainerManager:
             await self.records.update(c)
 
     async def rename(self, ref: str, new_name: str) -> None:
+        """Rename the record, then netd, whose DNS answers follow at once on every network.
+
+        The record goes first because it is where a name taken by another container is
+        refused; if netd then fails, the old name comes back so the two never disagree.
+        """
+        name = resolve.check_name(new_name)
         c = await self.records.find(ref)
-        c.name = resolve.check_name(new_name)
-        await self.records.update(c)
+        async with self._locks[c.id]:
+            c = await self.records.find(c.id)
+            old, c.name = c.name, name
+            await self.records.update(c)
+            try:
+                await self.sandboxes.rename(c.id, name)
+            except errors.NotFound:
+                pass  # no sandbox of its own (yet): the name goes to netd when one is made
+            except BaseException:
+                c.name = old
+                await self.records.update(c)
+                raise
+        log.info("container_renamed", container_id=c.id, old=old, name=name)
 
     async def running(self, ref: str) -> Container:
         """The container, which must be running (Docker's 409 otherwise)."""

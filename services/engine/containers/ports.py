@@ -42,6 +42,13 @@ class Sandboxes(Protocol):
         """Remove the sandbox; fine if it does not exist."""
         ...
 
+    async def rename(self, container_id: str, name: str) -> None:
+        """Tell netd the container's new name, so the names other containers resolve follow.
+
+        Raises NotFound when the container has no sandbox of its own.
+        """
+        ...
+
 
 class Records(Protocol):
     """Where container records are kept (services.engine.store.containers)."""

@@ -71,3 +71,7 @@ class NetdSandboxes:
     async def remove(self, container_id: str) -> None:
         request = netd_pb2.RemoveSandboxRequest(container_id=container_id)
         await call(self._stub.RemoveSandbox, request, service="netd", timeout=TIMEOUT)
+
+    async def rename(self, container_id: str, name: str) -> None:
+        request = netd_pb2.UpdateSandboxRequest(container_id=container_id, name=name)
+        await call(self._stub.UpdateSandbox, request, service="netd", timeout=TIMEOUT)
