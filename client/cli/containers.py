@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -13,12 +14,13 @@ import sys
 import termios
 import time
 import tty
+import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from client import hijack, progress
-from client.cli import output
+from client.cli import output, output_format, output_rows
 from client.cli.runflags import add_create_flags, create_body
 from client.credentials import auth_header
 from client.errors import APIError, ClientError, NotFound
@@ -61,8 +63,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-a", "--all", action="store_true", help="include stopped containers")
     p.add_argument("-q", "--quiet", action="store_true", help="only ids")
     p.add_argument("-f", "--filter", action="append", default=[], help="key=value")
+    p.add_argument("-n", "--last", type=int, default=-1, help="the n last created (any state)")
+    p.add_argument("-l", "--latest", action="store_true", help="the last created (any state)")
+    p.add_argument("-s", "--size", action="store_true", help="show the files' total size")
     p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format", default="", help="json")
+    output_format.add_flag(p)
     p.set_defaults(run=ps)
     p = sub.add_parser("logs", help="show a container's output")
     p.add_argument("-f", "--follow", action="store_true")
@@ -89,6 +94,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("containers", nargs="+")
         p.set_defaults(run=pause if name == "pause" else unpause)
     p = sub.add_parser("inspect", help="show low-level information as JSON")
+    p.add_argument(
+        "-f", "--format", default="", help="'json' or a Go template: '{{.State.Status}}'"
+    )
+    p.add_argument("-s", "--size", action="store_true", help="include containers' sizes")
+    p.add_argument("--type", choices=INSPECT_TYPES, default="", help="only this kind of object")
     p.add_argument("objects", nargs="+")
     p.set_defaults(run=inspect)
 
@@ -117,7 +127,7 @@ def _with_tag(image: str) -> str:
     return image if ":" in last or "@" in image else image + ":latest"
 
 
-def pull(api: Transport, image: str) -> None:
+def pull(api: Transport, image: str, *, quiet: bool = False) -> None:
     name, tag = _split_tag(image)
     messages = api.stream_json(
         "POST",
@@ -125,7 +135,7 @@ def pull(api: Transport, image: str) -> None:
         query={"fromImage": name, "tag": tag},
         headers={"X-Registry-Auth": auth_header(name)},
     )
-    progress.show(messages, sys.stderr)
+    progress.show(messages, io.StringIO() if quiet else sys.stderr)
 
 
 def _split_tag(image: str) -> tuple[str, str]:
@@ -354,20 +364,36 @@ def wait(args: argparse.Namespace, api: Transport) -> int:
     return 1 if failed else 0
 
 
+INSPECT_TYPES = ("container", "image", "network", "volume")
+
+
+def _inspect_path(kind: str, name: str) -> str:
+    quoted = urllib.parse.quote(name, safe="/:@" if kind == "image" else "")
+    return {
+        "container": f"/containers/{quoted}/json",
+        "image": f"/images/{quoted}/json",
+        "network": f"/networks/{quoted}",
+        "volume": f"/volumes/{quoted}",
+    }[kind]
+
+
 def inspect(args: argparse.Namespace, api: Transport) -> int:
+    """Docker's order of search: a container, an image, a network, a volume of that name."""
     found: list[Any] = []
     failed = False
+    kinds = [args.type] if args.type else list(INSPECT_TYPES)
     for name in args.objects:
-        for path in (f"/containers/{name}/json", f"/images/{name}/json"):
+        for kind in kinds:
+            query = {"size": "1"} if args.size and kind == "container" else None
             try:
-                found.append(api.get_json(path))
+                found.append(api.get_json(_inspect_path(kind, name), query=query))
                 break
             except NotFound:
                 continue
         else:
-            output.error(f"Error: No such object: {name}")
+            output.error(f"Error: No such {args.type or 'object'}: {name}")
             failed = True
-    output.line(json.dumps(found, indent=4))
+    output_format.objects(args.format, found)
     return 1 if failed else 0
 
 
@@ -379,44 +405,21 @@ def ps(args: argparse.Namespace, api: Transport) -> int:
     query = {"all": "1" if args.all else "0"}
     if filters:
         query["filters"] = json.dumps(filters)
+    limit = 1 if args.latest else args.last
+    if limit > 0:  # docker's -n and -l count stopped containers too
+        query["limit"] = str(limit)
+        query["all"] = "1"
+    if args.size:
+        query["size"] = "1"
     containers = api.get_json("/containers/json", query=query)
     if args.quiet:
         for c in containers:
             output.line(c["Id"] if args.no_trunc else c["Id"][:12])
         return 0
-    if args.format == "json":
-        for c in containers:
-            output.line(json.dumps(c))
-        return 0
-    rows = []
-    for c in containers:
-        command = c["Command"] if args.no_trunc else _trunc(c["Command"], 20)
-        rows.append(
-            [
-                c["Id"] if args.no_trunc else c["Id"][:12],
-                c["Image"],
-                f'"{command}"',
-                _since(c["Created"]),
-                c["Status"],
-                "",
-                ",".join(n.lstrip("/") for n in c["Names"]),
-            ]
-        )
-    output.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+    rows = [output_rows.container(c, no_trunc=args.no_trunc) for c in containers]
+    default = output_rows.DEFAULT_PS + ("\t{{.Size}}" if args.size else "")
+    output_format.rows(args.format, rows, default, {"ID": "CONTAINER ID"})
     return 0
-
-
-def _trunc(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _since(created: int) -> str:
-    seconds = int(time.time()) - int(created)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return f"{max(seconds, 0)} seconds ago" if seconds > 1 else "Less than a second ago"
 
 
 def logs(args: argparse.Namespace, api: Transport) -> int:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
-import time
 import urllib.parse
 from typing import Any
 
 from client import progress
-from client.cli import output
+from client.cli import output, output_format, output_rows
 from client.cli.containers import _split_tag, pull
 from client.credentials import auth_header
 from client.errors import APIError, ClientError
@@ -19,9 +19,11 @@ from client.transport import Transport
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("pull", help="pull an image from a registry")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the name")
     p.add_argument("image")
     p.set_defaults(run=pull_cmd)
     p = sub.add_parser("push", help="push an image to a registry")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress")
     p.add_argument("image")
     p.set_defaults(run=push)
     p = sub.add_parser("images", help="list images")
@@ -29,7 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("--format", default="")
+    p.add_argument("--digests", action="store_true", help="show digests")
+    output_format.add_flag(p)
     p.add_argument("reference", nargs="?")
     p.set_defaults(run=images)
     p = sub.add_parser("rmi", help="remove images")
@@ -43,6 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=tag)
     p = sub.add_parser("history", help="show an image's history")
     p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the ids")
+    p.add_argument("-H", "--human", default=True, action=argparse.BooleanOptionalAction)
+    output_format.add_flag(p)
     p.add_argument("image")
     p.set_defaults(run=history)
     p = sub.add_parser("save", help="write images to a tar archive (Docker's format)")
@@ -71,9 +77,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def pull_cmd(args: argparse.Namespace, api: Transport) -> int:
     name, tag_ = _split_tag(args.image)
-    if "@" not in args.image and ":" not in args.image.rsplit("/", 1)[-1]:
+    if "@" not in args.image and ":" not in args.image.rsplit("/", 1)[-1] and not args.quiet:
         output.line("Using default tag: latest")
-    pull(api, args.image)
+    pull(api, args.image, quiet=args.quiet)
     output.line(f"{name}{'@' if tag_.startswith('sha256:') else ':'}{tag_}")
     return 0
 
@@ -87,8 +93,10 @@ def push(args: argparse.Namespace, api: Transport) -> int:
         query={"tag": tag_},
         headers=headers,
     )
-    aux = progress.show(messages, sys.stdout)
-    if aux.get("Digest"):
+    aux = progress.show(messages, io.StringIO() if args.quiet else sys.stdout)
+    if args.quiet:
+        output.line(args.image)
+    elif aux.get("Digest"):
         output.line(f"{aux.get('Tag', tag_)}: digest: {aux['Digest']} size: {aux.get('Size', 0)}")
     return 0
 
@@ -105,46 +113,16 @@ def images(args: argparse.Namespace, api: Transport) -> int:
         for image in found:
             output.line(_short(image["Id"], args.no_trunc))
         return 0
-    if args.format == "json":
-        for image in found:
-            output.line(json.dumps(image))
-        return 0
-    rows = []
-    for image in found:
-        names = image["RepoTags"] or ["<none>:<none>"]
-        for name in names:
-            repo, _, tag_ = name.rpartition(":")
-            rows.append(
-                [
-                    repo,
-                    tag_,
-                    _short(image["Id"], args.no_trunc),
-                    _ago(image["Created"]),
-                    output.human_bytes(image["Size"]),
-                ]
-            )
-    output.table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows)
+    rows = [row for i in found for row in output_rows.images(i, no_trunc=args.no_trunc)]
+    default = output_rows.DEFAULT_IMAGES
+    if args.digests:
+        default = default.replace("{{.Tag}}", "{{.Tag}}\t{{.Digest}}")
+    output_format.rows(args.format, rows, default, {"ID": "IMAGE ID"})
     return 0
 
 
 def _short(image_id: str, full: bool) -> str:
     return image_id if full else image_id.removeprefix("sha256:")[:12]
-
-
-def _ago(created: int) -> str:
-    seconds = max(0, int(time.time()) - int(created))
-    for unit, size in (
-        ("year", 31536000),
-        ("month", 2592000),
-        ("week", 604800),
-        ("day", 86400),
-        ("hour", 3600),
-        ("minute", 60),
-    ):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n > 1 else ''} ago"
-    return "Less than a minute ago" if seconds >= 1 else "Less than a second ago"
 
 
 def rmi(args: argparse.Namespace, api: Transport) -> int:
@@ -177,15 +155,29 @@ def tag(args: argparse.Namespace, api: Transport) -> int:
 
 def history(args: argparse.Namespace, api: Transport) -> int:
     entries = api.get_json(f"/images/{urllib.parse.quote(args.image, safe='/:@')}/history")
-    rows = []
-    for e in entries:
-        ident = e["Id"] if args.no_trunc or e["Id"] == "<missing>" else _short(e["Id"], False)
-        created_by = e["CreatedBy"] if args.no_trunc else _trunc(e["CreatedBy"], 45)
-        rows.append(
-            [ident, _ago(e["Created"]), created_by, output.human_bytes(e["Size"]), e["Comment"]]
-        )
-    output.table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
+    if args.quiet:
+        for e in entries:
+            output.line(
+                e["Id"] if args.no_trunc or e["Id"] == "<missing>" else _short(e["Id"], False)
+            )
+        return 0
+    rows = [_history_row(e, args.no_trunc, args.human) for e in entries]
+    default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    output_format.rows(args.format, rows, default, {"ID": "IMAGE"})
     return 0
+
+
+def _history_row(e: dict[str, Any], no_trunc: bool, human: bool) -> dict[str, Any]:
+    """docker history's fields for --format."""
+    ident = e["Id"] if no_trunc or e["Id"] == "<missing>" else _short(e["Id"], False)
+    return {
+        "ID": ident,
+        "CreatedSince": output_rows.ago(e["Created"]) if human else str(e["Created"]),
+        "CreatedAt": output_rows.created_at(e["Created"]),
+        "CreatedBy": e["CreatedBy"] if no_trunc else _trunc(e["CreatedBy"], 45),
+        "Size": output_rows.human_size(e["Size"]) if human else str(e["Size"]),
+        "Comment": e.get("Comment", ""),
+    }
 
 
 def _trunc(text: str, width: int) -> str:

@@ -8,7 +8,7 @@ import sys
 import urllib.parse
 from typing import Any
 
-from client.cli import output
+from client.cli import output, output_format, output_rows
 from client.errors import APIError, NotFound
 from client.transport import Transport
 
@@ -36,8 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.add_argument("-q", "--quiet", action="store_true", help="only the ids")
     v.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE")
     v.add_argument("--no-trunc", action="store_true")
+    output_format.add_flag(v)
     v.set_defaults(run=ls)
     v = verbs.add_parser("inspect", help="show networks as JSON")
+    v.add_argument("-f", "--format", default="", help="'json' or a Go template")
     v.add_argument("networks", nargs="+")
     v.set_defaults(run=inspect)
     v = verbs.add_parser("rm", help="remove networks")
@@ -103,8 +105,8 @@ def ls(args: argparse.Namespace, api: Transport) -> int:
         for network_id in ids:
             output.line(network_id)
         return 0
-    rows = [[i, n["Name"], n["Driver"], n["Scope"]] for i, n in zip(ids, found, strict=True)]
-    output.table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"], rows)
+    rows = [output_rows.network(n, no_trunc=args.no_trunc) for n in found]
+    output_format.rows(args.format, rows, output_rows.DEFAULT_NETWORKS, {"ID": "NETWORK ID"})
     return 0
 
 
@@ -117,7 +119,7 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
         except NotFound:
             output.error(f"Error: No such network: {name}")
             failed = True
-    output.line(json.dumps(found, indent=4))
+    output_format.objects(args.format, found)
     return 1 if failed else 0
 
 

@@ -7,7 +7,7 @@ import json
 import platform
 from typing import Any
 
-from client.cli import output
+from client.cli import output, output_format
 from client.errors import ClientError
 from client.transport import Transport
 
@@ -16,31 +16,58 @@ CLIENT_VERSION = "0.1.0"
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("version", help="show the client's and the server's versions")
-    p.add_argument("-f", "--format", choices=["json"], help="print the server's answer as JSON")
+    p.add_argument(
+        "-f", "--format", default="", help="'json' or a Go template: '{{.Server.Version}}'"
+    )
     p.set_defaults(run=version)
     p = sub.add_parser("info", help="show what estiba runs and holds, and its services' health")
-    p.add_argument("-f", "--format", choices=["json"], help="print the server's answer as JSON")
+    p.add_argument("-f", "--format", default="", help="'json' or a Go template: '{{.Name}}'")
     p.set_defaults(run=info)
 
 
+def _client() -> dict[str, Any]:
+    return {
+        "Platform": {"Name": "estiba"},
+        "Version": CLIENT_VERSION,
+        "ApiVersion": "1.44",
+        "DefaultAPIVersion": "1.44",
+        "PythonVersion": platform.python_version(),
+        "Os": "linux",
+        "Arch": platform.machine(),
+    }
+
+
 def version(args: argparse.Namespace, api: Transport) -> int:
+    client = _client()
+    if args.format:
+        # docker's shape: {"Client": ..., "Server": ...}; the server may be unreachable
+        server: dict[str, Any] | None
+        try:
+            server = api.get_json("/version")
+        except ClientError as exc:
+            server, failure = None, exc
+        both = {"Client": client, "Server": server}
+        if args.format == "json":
+            output.line(json.dumps(both, separators=(",", ":")))
+        else:
+            output_format.objects(args.format, [both])
+        if server is None:
+            raise failure
+        return 0
     output.line("Client: estiba")
     output.fields(
         [
-            ("Version", CLIENT_VERSION),
-            ("API version", "1.44"),
-            ("Python version", platform.python_version()),
-            ("OS/Arch", f"linux/{platform.machine()}"),
+            ("Version", client["Version"]),
+            ("API version", client["ApiVersion"]),
+            ("Python version", client["PythonVersion"]),
+            ("OS/Arch", f"linux/{client['Arch']}"),
         ]
     )
     try:
-        server: dict[str, Any] = api.get_json("/version")
+        server = api.get_json("/version")
     except ClientError as exc:
         output.line()
         raise exc
-    if args.format == "json":
-        output.line(json.dumps(server, indent=2))
-        return 0
     output.line()
     output.line(f"Server: {server.get('Platform', {}).get('Name', 'estiba')}")
     for component in server.get("Components", []):
@@ -55,6 +82,9 @@ def info(args: argparse.Namespace, api: Transport) -> int:
     data: dict[str, Any] = api.get_json("/info")
     if args.format == "json":
         output.line(json.dumps(data, indent=2))
+        return 0
+    if args.format:
+        output_format.objects(args.format, [data])
         return 0
     estiba = data.get("Estiba", {})
     output.line(f"Server: estiba {data.get('ServerVersion', '')} on {data.get('Name', '')}")

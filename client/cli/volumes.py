@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from client.cli import output
+from client.cli import output, output_format, output_rows
 from client.errors import APIError
 from client.transport import Transport
 
@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v = verbs.add_parser("ls", help="list volumes")
     v.add_argument("-q", "--quiet", action="store_true")
     v.add_argument("-f", "--filter", action="append", default=[])
+    output_format.add_flag(v)
     v.set_defaults(run=ls)
     v = verbs.add_parser("inspect", help="show volumes as JSON")
+    v.add_argument("-f", "--format", default="", help="'json' or a Go template")
     v.add_argument("names", nargs="+")
     v.set_defaults(run=inspect)
     v = verbs.add_parser("rm", help="remove volumes")
@@ -61,7 +63,8 @@ def ls(args: argparse.Namespace, api: Transport) -> int:
         for volume in volumes:
             output.line(volume["Name"])
         return 0
-    output.table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in volumes])
+    rows = [output_rows.volume(v) for v in volumes]
+    output_format.rows(args.format, rows, output_rows.DEFAULT_VOLUMES, {"Name": "VOLUME NAME"})
     return 0
 
 
@@ -73,7 +76,7 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
         except APIError as exc:
             output.error(f"Error response from daemon: {exc.message}")
             failed = True
-    output.line(json.dumps(found, indent=4))
+    output_format.objects(args.format, found)
     return 1 if failed else 0
 
 

@@ -1,0 +1,163 @@
+"""``--format`` as docker reads it: ``table``, ``json``, ``table TEMPLATE`` or ``TEMPLATE``.
+
+Listings (ps, images, volume ls, ...) apply the format to each row; ``inspect`` applies it to each
+object, with no format meaning the indented JSON array. A format that does not parse or apply is
+a usage error reported in one line (``template: ...``), as docker reports it, exit code 125.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from client.cli import output
+from client.cli.template import Template, TemplateError
+from client.errors import ClientError
+
+# the header docker prints above a column, where it is not just the field's name upper-cased
+HEADERS = {
+    "RunningFor": "CREATED",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "LocalVolumes": "LOCAL VOLUMES",
+    "Mountpoint": "MOUNTPOINT",
+    "UniqueSize": "UNIQUE SIZE",
+    "SharedSize": "SHARED SIZE",
+    "VirtualSize": "VIRTUAL SIZE",
+}
+
+
+def add_flag(parser: Any, help_suffix: str = "") -> None:
+    """The ``--format`` flag (``-f`` where docker has it is added by the command)."""
+    parser.add_argument(
+        "--format",
+        default="",
+        metavar="FORMAT",
+        help="'table', 'json', 'table TEMPLATE' or a Go template such as '{{.ID}}'" + help_suffix,
+    )
+
+
+def compile_(text: str) -> Template:
+    try:
+        return Template(text)
+    except TemplateError as exc:
+        raise ClientError(f"template parsing error: {exc}") from exc
+
+
+def render(template: Template, value: Any) -> str:
+    try:
+        return template.render(value)
+    except TemplateError as exc:
+        raise ClientError(f"template: {exc}") from exc
+
+
+def go_json(value: Any) -> str:
+    """JSON as Go's encoder writes a row: keys sorted, <, > and & escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _unescape(text: str) -> str:
+    """Docker turns a typed ``\\t`` or ``\\n`` into the character (shells pass them literally)."""
+    return text.replace("\\t", "\t").replace("\\n", "\n")
+
+
+def rows(
+    fmt: str,
+    items: Sequence[Mapping[str, Any]],
+    default: str,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Print a listing: ``default`` is the ``table ...`` format used when none is given;
+    ``headers`` names the columns that this listing calls differently (ID: "CONTAINER ID")."""
+    fmt = fmt.strip()
+    if fmt == "json":
+        for item in items:
+            output.line(go_json(_plain(item)))
+        return
+    if fmt in ("", "table"):
+        fmt = default
+    is_table = fmt.startswith("table")
+    body = _unescape(fmt[len("table") :].strip() if is_table else fmt)
+    template = compile_(body)
+    lines = [render(template, item) for item in items]
+    if not is_table:
+        for text in lines:
+            output.line(text)
+        return
+    header = render(template, _HeaderRow(headers or {}))
+    _tabulate([header, *lines])
+
+
+def _tabulate(lines: list[str]) -> None:
+    """Go's tabwriter as docker sets it up (minwidth 10, padding 3): cells split on tabs, each
+    column as wide as its widest cell plus three spaces, and never narrower than ten."""
+    cells = [text.split("\t") for text in lines]
+    width = max((len(row) for row in cells), default=0)
+    sizes = [
+        max(10, max((len(row[i]) for row in cells if i < len(row) - 1), default=0) + 3)
+        for i in range(width)
+    ]
+    for row in cells:
+        parts = [cell.ljust(sizes[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        output.line("".join(parts))
+
+
+class _HeaderRow(dict[str, Any]):
+    """A row whose every field is its own column header, so rendering the row template over it
+    gives the header line, the trick docker uses too."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__()
+        self.headers = headers
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> Any:
+        if key in self.headers:
+            return self.headers[key]
+        if key == "Label":  # docker's header: the key's last dotted part, - and _ as spaces
+            return lambda name: str(name).rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
+        if key == "Labels":
+            return _HeaderLabels()
+        return HEADERS.get(key) or re.sub(r"(?<=[a-z])(?=[A-Z])", " ", key).upper()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key]
+
+
+class _AnyLabel(dict[str, str]):
+    def get(self, key: str, default: Any = None) -> str:
+        return str(key).upper()
+
+
+class _HeaderLabels(str):
+    """The header of ``{{.Labels}}``, which ``{{index .Labels "k"}}`` turns into ``K``."""
+
+    mapping = _AnyLabel()
+
+    def __new__(cls) -> _HeaderLabels:
+        return super().__new__(cls, "LABELS")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not callable(v)}
+    return value
+
+
+def objects(fmt: str, found: Sequence[Any]) -> None:
+    """Print inspected objects: the indented JSON array, one JSON line each, or a template each."""
+    if not fmt:
+        output.line(json.dumps(list(found), indent=4))
+        return
+    if fmt == "json":
+        for item in found:
+            output.line(json.dumps(item, separators=(",", ":"), ensure_ascii=False))
+        return
+    template = compile_(_unescape(fmt))
+    for item in found:
+        output.line(render(template, item))
