@@ -17,6 +17,7 @@ from services.registry.domain.digest import Digest
 from services.registry.domain.models import BlobInfo, LinkedBlob, UploadSession
 from services.registry.domain.names import validate_name
 from services.registry.domain.ports import ContentStore, Metadata
+from services.registry.domain.quotas import check_quota
 from services.registry.domain.rules import Rules
 
 OCTET_STREAM = "application/octet-stream"
@@ -100,20 +101,28 @@ class BlobService:
             linked = None if source_id is None else await tx.linked_blob(source_id, digest)
             if linked is None:
                 return None
+            await check_quota(tx, name, str(digest), linked.info.size)
             repo_id = await tx.ensure_repository(name, now)
             await tx.link_blob(repo_id, digest, now)
         return linked.info
 
     async def commit(self, session: UploadSession, digest: Digest) -> BlobInfo:
-        """Make a verified upload the blob ``digest`` of its repository and end the session."""
+        """Make a verified upload the blob ``digest`` of its repository and end the session.
+
+        The team's quota is checked before the file moves into place and again in the
+        transaction that links it; a refused blob leaves at most a file that no row describes,
+        which garbage collection removes.
+        """
         info = BlobInfo(digest, session.size)
         async with self._lock:
             async with self._meta.read() as tx:
                 known = await tx.blob(digest)
+                await check_quota(tx, session.repository, str(digest), session.size)
             if known is None:
                 await self._content.commit_upload(session.id, digest)
             now = self._rules.clock()
             async with self._meta.write() as tx:
+                await check_quota(tx, session.repository, str(digest), session.size)
                 repo_id = await tx.ensure_repository(session.repository, now)
                 await tx.add_blob(info, now)
                 await tx.link_blob(repo_id, digest, now)

@@ -1,6 +1,8 @@
 """Online garbage collection: remove what nothing refers to while pushes and pulls go on.
 
-One run: expired upload sessions go first; then, holding the content lock (so no blob is being
+One run: expired upload sessions go first; then the tags that retention rules do not keep
+(``retention``), in the same transaction as the sweep, so the manifests they leave untagged go
+in the same run; then, holding the content lock (so no blob is being
 committed) and inside one database write transaction (so no manifest push is between its check
 and its commit), the reference graph is read, marked (``gcgraph.mark``) and swept; blob files
 are removed after the transaction commits, still under the content lock. Blob files that no row
@@ -17,8 +19,9 @@ import dataclasses
 from services.kit.log import get_logger
 from services.registry.domain.digest import Digest
 from services.registry.domain.gcgraph import Garbage, GcGraph, GcManifest, mark
-from services.registry.domain.models import UploadSession
+from services.registry.domain.models import TagRow, UploadSession
 from services.registry.domain.ports import ContentStore, Metadata, MetadataTx
+from services.registry.domain.retention import expired_tags
 from services.registry.domain.rules import Rules
 from services.registry.domain.uploads import UploadService
 
@@ -56,6 +59,8 @@ class GcReport:
     uploads: tuple[UploadSession, ...]
     orphan_blobs: tuple[RemovedBlob, ...]
     orphan_uploads: tuple[str, ...]
+    tags: tuple[TagRow, ...] = ()
+    """Tags removed by retention rules."""
 
     @property
     def bytes_freed(self) -> int:
@@ -99,7 +104,7 @@ class GarbageCollector:
             cutoff = started - self._rules.gc_grace_period
             uploads = await self._expire_uploads(started, dry_run)
             async with self._content_lock:
-                garbage, graph, emptied = await self._sweep(cutoff, dry_run)
+                garbage, graph, emptied, tags = await self._sweep(started, cutoff, dry_run)
                 if not dry_run:
                     await self._content.remove_blobs(
                         [Digest.parse(b.digest) for b in garbage.blobs]
@@ -110,13 +115,14 @@ class GarbageCollector:
                 dry_run, started, self._rules.clock(), graph, garbage, emptied, uploads
             )
             report = dataclasses.replace(
-                report, orphan_blobs=orphans, orphan_uploads=orphan_uploads
+                report, orphan_blobs=orphans, orphan_uploads=orphan_uploads, tags=tags
             )
         if not dry_run:
             self.last = report
         log.info(
             "gc_finished",
             dry_run=dry_run,
+            tags=len(report.tags),
             manifests=len(report.manifests),
             blobs=len(report.blobs),
             uploads=len(report.uploads),
@@ -145,16 +151,23 @@ class GarbageCollector:
             return tuple(expired)
         return tuple([s for s in expired if await self._uploads.discard(s.id)])
 
-    async def _sweep(self, cutoff: float, dry_run: bool) -> tuple[Garbage, GcGraph, list[str]]:
+    async def _sweep(
+        self, now: float, cutoff: float, dry_run: bool
+    ) -> tuple[Garbage, GcGraph, list[str], tuple[TagRow, ...]]:
         opened = self._meta.read() if dry_run else self._meta.write()
         async with opened as tx:
+            tags = tuple(expired_tags(await tx.all_tags(), await tx.list_retention(), now))
+            if tags and not dry_run:
+                await tx.delete_tags([(t.repo_id, t.name) for t in tags])
             graph = await tx.gc_graph()
+            if tags and dry_run:
+                graph.tagged = _tagged_without(await tx.all_tags(), tags)
             garbage = await asyncio.to_thread(mark, graph, cutoff)  # CPU-bound for big graphs
             emptied = _emptied(graph, garbage)
             if not dry_run:
                 await _delete(tx, garbage)
                 emptied = await tx.delete_empty_repositories()
-        return garbage, graph, emptied
+        return garbage, graph, emptied, tags
 
     async def _orphan_blobs(self, graph: GcGraph, dry_run: bool) -> tuple[RemovedBlob, ...]:
         """Blob files that no row describes.
@@ -197,6 +210,12 @@ async def _delete(tx: MetadataTx, garbage: Garbage) -> None:
     await tx.delete_manifests([(m.repo_id, m.digest) for m in garbage.manifests])
     await tx.delete_links([(link.repo_id, link.digest) for link in garbage.links])
     await tx.delete_blobs([b.digest for b in garbage.blobs])
+
+
+def _tagged_without(tags: list[TagRow], removed: tuple[TagRow, ...]) -> set[tuple[int, str]]:
+    """The (repository, manifest) pairs still tagged once ``removed`` are gone (dry runs)."""
+    gone = {(t.repo_id, t.name) for t in removed}
+    return {(t.repo_id, t.digest) for t in tags if (t.repo_id, t.name) not in gone}
 
 
 def _emptied(graph: GcGraph, garbage: Garbage) -> list[str]:

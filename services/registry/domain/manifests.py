@@ -16,6 +16,7 @@ from services.registry.domain.manifest_format import ParsedManifest
 from services.registry.domain.models import Descriptor, Manifest, PutResult
 from services.registry.domain.names import parse_reference, validate_name, validate_tag
 from services.registry.domain.ports import Metadata, MetadataTx
+from services.registry.domain.quotas import check_quota
 from services.registry.domain.rules import Rules, repository_id
 
 
@@ -55,8 +56,20 @@ class ManifestService:
             raise manifest_unknown(name, reference)
         return manifest
 
-    async def put(self, name: str, reference: str, body: bytes, content_type: str) -> PutResult:
-        """Store a manifest as pushed, under a tag or under its digest."""
+    async def put(
+        self,
+        name: str,
+        reference: str,
+        body: bytes,
+        content_type: str,
+        *,
+        may_overwrite: bool = True,
+    ) -> PutResult:
+        """Store a manifest as pushed, under a tag or under its digest.
+
+        Without ``may_overwrite`` a tag that points at another manifest is not moved (DENIED).
+        A manifest new to the repository counts against its team's quota.
+        """
         validate_name(name)
         ref = parse_reference(reference)
         self._rules.check_writable()
@@ -88,6 +101,16 @@ class ManifestService:
         async with self._meta.write() as tx:
             repo_id = await tx.ensure_repository(name, now)
             await _check_references(tx, repo_id, name, parsed)
+            if not may_overwrite and not isinstance(ref, Digest):
+                current = await tx.tag(repo_id, ref)
+                if current is not None and current != digest:
+                    raise errors.PermissionDenied(
+                        f"tag {ref!r} of {name!r} points at {current}; moving it needs the "
+                        "overwrite permission",
+                        reason="DENIED",
+                    )
+            if await tx.manifest(repo_id, digest) is None:
+                await check_quota(tx, name, None, len(body))
             await tx.save_manifest(repo_id, manifest, refs)
             if not isinstance(ref, Digest):
                 await tx.set_tag(repo_id, ref, digest, now)

@@ -137,3 +137,14 @@ class DeletedRepository:
     tags: int
     blobs: int
     uploads: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TagRow:
+    """A tag as retention rules look at it."""
+
+    repo_id: int
+    repository: str
+    name: str
+    digest: str
+    updated_at: float

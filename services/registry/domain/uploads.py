@@ -23,6 +23,7 @@ from services.registry.domain.digest import CANONICAL, Digest, Hasher
 from services.registry.domain.models import BlobInfo, UploadSession
 from services.registry.domain.names import validate_name
 from services.registry.domain.ports import ContentStore, Metadata, UploadFile
+from services.registry.domain.quotas import QuotaExceeded
 from services.registry.domain.rules import Rules
 
 Chunks = AsyncIterator[bytes]
@@ -122,7 +123,11 @@ class UploadService:
             except errors.EstibaError:
                 await self._discard(session.id)
                 raise
-            info = await self._blobs.commit(session, wanted)
+            try:
+                info = await self._blobs.commit(session, wanted)
+            except QuotaExceeded:
+                await self._discard(session.id)
+                raise
             self._hashers.pop(session.id, None)
             return info
 

@@ -17,6 +17,7 @@ from services.registry.domain.models import (
     RepositoryUsage,
     StoreUsage,
 )
+from services.registry.store.sqlite_access import AccessSql
 from services.registry.store.sqlite_maintenance import GcSql, UploadSql
 from services.registry.store.sqlite_manifests import ManifestSql
 
@@ -135,7 +136,7 @@ class BlobSql:
         return changed > 0
 
 
-class SqliteTx(RepositorySql, BlobSql, ManifestSql, UploadSql, GcSql):
+class SqliteTx(RepositorySql, BlobSql, ManifestSql, UploadSql, GcSql, AccessSql):
     """Every statement of the registry, bound to one kit transaction."""
 
     def __init__(self, tx: Tx) -> None:
