@@ -107,11 +107,12 @@ async def test_list_create_inspect_and_remove(
     # Errors, Docker-shaped.
     for bad, status, words in [
         ({"Name": "mynet"}, 409, "network with name mynet already exists"),
-        ({"Name": "host"}, 409, "network with name host already exists"),
+        ({"Name": "host"}, 403, "operation is not permitted on predefined host network"),
+        ({"Name": "bridge"}, 403, "operation is not permitted on predefined bridge network"),
         ({"Name": "x", "IPAM": {"Config": [{"Subnet": "10.0.0.0/33"}]}}, 400, "invalid subnet"),
         ({"Name": "x", "EnableIPv6": True}, 400, "IPv6"),
         ({"Name": "x", "Driver": "overlay"}, 400, "not supported"),
-        ({"Name": "x", "IPAM": {"Config": [{"Subnet": f"{net}.0/25"}]}}, 400, "overlaps"),
+        ({"Name": "x", "IPAM": {"Config": [{"Subnet": f"{net}.0/25"}]}}, 403, "overlaps"),
         ({"Name": "x", "Labels": ["a"]}, 400, "Labels must be an object"),
     ]:
         error = await body(await client.post("/networks/create", json=bad), status)
@@ -121,8 +122,12 @@ async def test_list_create_inspect_and_remove(
     assert (await client.delete(f"/networks/{created['Id']}")).status == 204
     error = await body(await client.delete("/networks/mynet"), 404)
     assert error == {"message": "network mynet not found"}
-    error = await body(await client.delete("/v1.41/networks/host"), 409)
+    error = await body(await client.delete("/v1.41/networks/host"), 403)
     assert error["message"] == "host is a pre-defined network and cannot be removed"
+    error = await body(await client.delete("/networks/bridge"), 403)
+    assert error["message"] == "bridge is a pre-defined network and cannot be removed"
+    error = await body(await client.delete("/networks/none"), 403)
+    assert error["message"] == "none is a pre-defined network and cannot be removed"
     assert (await client.delete("/networks/closed")).status == 204
     assert await names(client) == ["bridge", "host", "none"]
 
@@ -139,6 +144,7 @@ async def test_connect_disconnect_and_prune(
     spec = {"Image": "busybox", "Cmd": ["true"]}
     made = await body(await client.post("/containers/create?name=web", json=spec), 201)
     cid = made["Id"]
+    cids = [cid]
     try:
         connect = {"Container": "web", "EndpointConfig": {
             "IPAMConfig": {"IPv4Address": static}, "Aliases": ["www"]}}  # fmt: skip
@@ -158,8 +164,19 @@ async def test_connect_disconnect_and_prune(
         )
         assert listed[0]["Containers"] == {}  # the list leaves containers out, as Docker's does
         # Refusals.
-        error = await body(await client.post("/networks/app/connect", json=connect), 409)
+        error = await body(await client.post("/networks/app/connect", json=connect), 403)
         assert "already exists in network app" in error["message"]
+        shared = {**spec, "HostConfig": {"NetworkMode": "container:web"}}
+        other = await body(await client.post("/containers/create?name=web2", json=shared), 201)
+        cids.append(other["Id"])
+        error = await body(await client.post("/networks/app/connect", json={
+            "Container": "web2"}), 400)  # fmt: skip
+        assert "sharing network namespace" in error["message"]
+        plain = await body(await client.post("/containers/create?name=web3", json=spec), 201)
+        cids.append(plain["Id"])
+        error = await body(await client.post("/networks/app/connect", json={
+            **connect, "Container": "web3"}), 403)  # fmt: skip
+        assert error["message"].startswith("Address already in use")
         taken = {"Container": cid[:12], "EndpointConfig": {"IPAMConfig": {"IPv4Address": static}}}
         error = await body(await client.post("/networks/spare/connect", json=taken), 400)
         assert "is not in the network's subnet" in error["message"]
@@ -174,9 +191,11 @@ async def test_connect_disconnect_and_prune(
             await client.post("/networks/nonet/connect", json={"Container": "web"}), 404
         )
         assert error == {"message": "network nonet not found"}
-        error = await body(await client.delete("/networks/app"), 409)
+        error = await body(await client.delete("/networks/app"), 403)
+        endpoint = app["Containers"][cid]["EndpointID"][:12]
         assert error["message"] == (
-            f"error while removing network: network app id {app['Id']} has active endpoints"
+            "error while removing network: network app has active endpoints"
+            f' (name:"web" id:"{endpoint}")'
         )
         pruned = await body(await client.post("/networks/prune"), 200)
         assert pruned == {"NetworksDeleted": ["spare"]}  # app is in use, bridge is built in
@@ -195,4 +214,5 @@ async def test_connect_disconnect_and_prune(
         pruned = await body(await client.post("/networks/prune"), 200)
         assert pruned == {"NetworksDeleted": ["app"]}
     finally:
-        assert (await client.delete(f"/containers/{cid}?force=1")).status == 204
+        for made_id in reversed(cids):
+            assert (await client.delete(f"/containers/{made_id}?force=1")).status == 204

@@ -48,20 +48,20 @@ async def test_connect_and_disconnect_a_sandbox(site: Site, netd: InProcessNetd)
         # What cannot be done is refused, and leaves nothing behind.
         await client.create_network("more")
         before = site.leftovers()
-        await refused(client.attach(cid(2), "app"), code.ALREADY_EXISTS, "ENDPOINT_EXISTS")
+        await refused(client.attach(cid(2), "app"), code.PERMISSION_DENIED, "ENDPOINT_EXISTS")
         await refused(client.attach(cid(2), "nonet"), code.NOT_FOUND, "NETWORK_UNKNOWN")
         await refused(client.attach(cid(9), "app"), code.NOT_FOUND, "SANDBOX_UNKNOWN")
         await refused(
             client.attach(cid(1), "bridge", ip="10.212.0.9"), code.INVALID_ARGUMENT,
             "ADDRESS_INVALID")  # fmt: skip
         await client.create(cid(3), network="none")
-        await refused(client.attach(cid(3), "app"), code.FAILED_PRECONDITION, "SANDBOX_MODE")
+        await refused(client.attach(cid(3), "app"), code.INVALID_ARGUMENT, "SANDBOX_MODE")
         await client.remove(cid(3))
         await refused(
             client.attach(cid(1), "more", ip=app.gateway), code.INVALID_ARGUMENT, "ADDRESS_INVALID"
         )
         await refused(client.detach(cid(1), "more"), code.NOT_FOUND, "ENDPOINT_UNKNOWN")
-        await refused(client.delete_network("app"), code.FAILED_PRECONDITION, "NETWORK_IN_USE")
+        await refused(client.delete_network("app"), code.PERMISSION_DENIED, "NETWORK_IN_USE")
         assert site.leftovers() == before
         assert set(interfaces(c.netns_path)) == {"eth0", "eth1"}
         # Leaving the network of the default route moves the route to the next network.

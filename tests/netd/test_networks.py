@@ -106,17 +106,18 @@ async def test_bad_input_is_refused_and_leaves_nothing(site: Site, netd: InProce
         rules_before = kernel.host("nft", "list", "table", "inet", f"estiba_{site.prefix}")
         cases = [
             ({"name": "first"}, code.ALREADY_EXISTS, "NETWORK_EXISTS"),
-            ({"name": "host"}, code.ALREADY_EXISTS, "NETWORK_EXISTS"),
-            ({"name": "bridge"}, code.ALREADY_EXISTS, "NETWORK_EXISTS"),
+            ({"name": "host"}, code.PERMISSION_DENIED, "NETWORK_PREDEFINED"),
+            ({"name": "bridge"}, code.PERMISSION_DENIED, "NETWORK_PREDEFINED"),
+            ({"name": "default"}, code.PERMISSION_DENIED, "NETWORK_PREDEFINED"),
             ({"name": "-bad"}, code.INVALID_ARGUMENT, "NETWORK_NAME_INVALID"),
             ({"name": "x", "driver": "overlay"}, code.INVALID_ARGUMENT, "DRIVER_UNSUPPORTED"),
             ({"name": "x", "subnet": "10.300.0.0/24"}, code.INVALID_ARGUMENT, "SUBNET_INVALID"),
             ({"name": "x", "subnet": f"{base[5]}/24"}, code.INVALID_ARGUMENT, "SUBNET_INVALID"),
-            ({"name": "x", "subnet": subnet}, code.INVALID_ARGUMENT, "SUBNET_OVERLAP"),
-            ({"name": "x", "subnet": default.subnet}, code.INVALID_ARGUMENT, "SUBNET_OVERLAP"),
+            ({"name": "x", "subnet": subnet}, code.PERMISSION_DENIED, "SUBNET_OVERLAP"),
+            ({"name": "x", "subnet": default.subnet}, code.PERMISSION_DENIED, "SUBNET_OVERLAP"),
             (
                 {"name": "x", "subnet": str(base.supernet(4))},
-                code.INVALID_ARGUMENT,
+                code.PERMISSION_DENIED,
                 "SUBNET_OVERLAP",
             ),
             (
@@ -137,7 +138,7 @@ async def test_bad_input_is_refused_and_leaves_nothing(site: Site, netd: InProce
             assert message
         overlap = netd_pb2.CreateNetworkRequest(name="x", subnet=subnet)
         message = await refused(
-            client.networks.CreateNetwork(overlap), code.INVALID_ARGUMENT, "SUBNET_OVERLAP"
+            client.networks.CreateNetwork(overlap), code.PERMISSION_DENIED, "SUBNET_OVERLAP"
         )
         assert f"overlaps network first's subnet {subnet}" in message
         # The host's own uplink subnet is refused too.
@@ -151,15 +152,15 @@ async def test_bad_input_is_refused_and_leaves_nothing(site: Site, netd: InProce
             )
         # A network in use cannot go; the unknown and the default one neither.
         message = await refused(
-            client.delete_network("first"), code.FAILED_PRECONDITION, "NETWORK_IN_USE"
+            client.delete_network("first"), code.PERMISSION_DENIED, "NETWORK_IN_USE"
         )
+        [user] = (await client.network("first")).endpoints
         assert message == (
-            f"error while removing network: network first id {first.id} has active endpoints"
+            "error while removing network: network first has active endpoints"
+            f' (name:"{user.container_name}" id:"{user.id[:12]}")'
         )
         await refused(client.delete_network("nope"), code.NOT_FOUND, "NETWORK_UNKNOWN")
-        await refused(
-            client.delete_network("bridge"), code.FAILED_PRECONDITION, "NETWORK_PREDEFINED"
-        )
+        await refused(client.delete_network("bridge"), code.PERMISSION_DENIED, "NETWORK_PREDEFINED")
         # Static addresses: outside the subnet, taken, the gateway, on the default network.
         await refused(
             client.sandbox(cid(2), "first", ip="10.212.250.9"),
@@ -168,10 +169,12 @@ async def test_bad_input_is_refused_and_leaves_nothing(site: Site, netd: InProce
         )
         taken = (await client.network("first")).endpoints[0].ip_address
         await refused(
-            client.sandbox(cid(2), "first", ip=taken), code.ALREADY_EXISTS, "ADDRESS_IN_USE"
+            client.sandbox(cid(2), "first", ip=taken), code.PERMISSION_DENIED, "ADDRESS_IN_USE"
         )
         await refused(
-            client.sandbox(cid(2), "first", ip=first.gateway), code.ALREADY_EXISTS, "ADDRESS_IN_USE"
+            client.sandbox(cid(2), "first", ip=first.gateway),
+            code.PERMISSION_DENIED,
+            "ADDRESS_IN_USE",
         )
         await refused(
             client.sandbox(cid(2), "bridge", ip=str(ipaddress.IPv4Network(default.subnet)[9])),

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from estiba.netd.v1.netd_pb2_grpc import NetworksAsyncStub, SandboxesAsyncStub
 
 TIMEOUT = 30.0
+SETTINGS_TIMEOUT = 5.0  # a container's networks in inspect and ps: never worth a long wait
 
 
 def _networks(request: web.Request) -> NetworksAsyncStub:
@@ -94,7 +95,7 @@ async def remove(request: web.Request) -> web.Response:
     ref = request.match_info["id"]
     found = await _get(request, ref)
     if isinstance(found, networks_out.Predefined):
-        raise errors.FailedPrecondition(
+        raise errors.PermissionDenied(  # dockerd's 403, as netd's for "bridge"
             f"{found.name} is a pre-defined network and cannot be removed",
             reason="NETWORK_PREDEFINED",
         )
@@ -123,8 +124,9 @@ async def connect(request: web.Request) -> web.Response:
     aliases = config.get("Aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise errors.InvalidArgument("EndpointConfig.Aliases must be a list of names")
+    container_id = await _container_id(request, body, force=False, joining=True)
     req = netd_pb2.ConnectRequest(
-        container_id=await _container_id(request, body, force=False),
+        container_id=container_id,
         network=network.id,
         ip_address=_text(ipam, "IPv4Address"),
         aliases=aliases,
@@ -142,6 +144,38 @@ async def disconnect(request: web.Request) -> web.Response:
     )
     await call(_sandboxes(request).Disconnect, req, service="netd", timeout=TIMEOUT)
     return web.Response(status=200)
+
+
+async def sandbox_of(request: web.Request, container_id: str) -> netd_pb2.Sandbox | None:
+    """netd's sandbox of a container, for its NetworkSettings: every network it is on now.
+
+    None when it has none (another container's namespace) or netd cannot answer: the engine's
+    record of the container's first network then speaks, so inspect never fails for it.
+    """
+    try:
+        reply = await call(
+            _sandboxes(request).GetSandbox,
+            netd_pb2.GetSandboxRequest(container_id=container_id),
+            service="netd",
+            timeout=SETTINGS_TIMEOUT,
+        )
+    except (errors.NotFound, errors.Unavailable, errors.DeadlineExceeded):
+        return None
+    return reply.sandbox
+
+
+async def sandboxes_by_container(request: web.Request) -> dict[str, netd_pb2.Sandbox]:
+    """Every sandbox on the node by container id, for a list of containers (one call)."""
+    try:
+        reply = await call(
+            _sandboxes(request).ListSandboxes,
+            netd_pb2.ListSandboxesRequest(),
+            service="netd",
+            timeout=SETTINGS_TIMEOUT,
+        )
+    except (errors.Unavailable, errors.DeadlineExceeded):
+        return {}
+    return {s.container_id: s for s in reply.sandboxes}
 
 
 def create_request(body: dict[str, Any]) -> netd_pb2.CreateNetworkRequest:
@@ -190,8 +224,14 @@ async def _managed(request: web.Request, ref: str, verb: str) -> netd_pb2.Networ
     return found
 
 
-async def _container_id(request: web.Request, body: dict[str, Any], *, force: bool) -> str:
-    """The full id of the container ``body["Container"]`` names (a name, id or prefix)."""
+async def _container_id(
+    request: web.Request, body: dict[str, Any], *, force: bool, joining: bool = False
+) -> str:
+    """The full id of the container ``body["Container"]`` names (a name, id or prefix).
+
+    A container in another container's network has no interfaces of its own: joining a
+    network is refused for it with dockerd's words (400).
+    """
     ref = _text(body, "Container")
     if not ref:
         raise errors.InvalidArgument("Container is required")
@@ -206,6 +246,12 @@ async def _container_id(request: web.Request, body: dict[str, Any], *, force: bo
         if force:
             return ref  # Docker's force: the endpoint of a container that is gone
         raise
+    if joining and reply.spec.network_mode.startswith("container:"):
+        raise errors.InvalidArgument(
+            "container sharing network namespace with another container or host cannot be"
+            " connected to any other network",
+            reason="SANDBOX_MODE",
+        )
     return reply.id
 
 

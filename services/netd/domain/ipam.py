@@ -82,8 +82,8 @@ def claim(
         )
     if address == gateway or address in used:
         owner = "the network's gateway" if address == gateway else "another container"
-        raise errors.AlreadyExists(
-            f"address {address} is already in use by {owner}", reason="ADDRESS_IN_USE"
+        raise errors.PermissionDenied(  # dockerd's "Address already in use" (403)
+            f"Address already in use: {address} is {owner}'s", reason="ADDRESS_IN_USE"
         )
     return address
 

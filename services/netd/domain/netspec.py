@@ -5,6 +5,10 @@ guessing. A user-given subnet must overlap neither another network of netd (two 
 one subnet make routing ambiguous, and isolation meaningless) nor anything the host reaches
 directly (an interface's subnet or a route: the host would lose that traffic to the bridge).
 Docker checks only the first; the machine netd runs on is shared, so it checks both.
+
+The classes of the refusals follow dockerd's status codes, which clients act on: an overlap
+with another network, like the reserved names, is PermissionDenied (dockerd's 403 Forbidden);
+a name in use is AlreadyExists (409, on which docker compose retries a lookup).
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from services.kit import errors
 from services.netd.domain import ipam, names, subnets
-from services.netd.domain.models import Mode, Network, NetworkSpec, now
+from services.netd.domain.models import DEFAULT_NETWORK, Mode, Network, NetworkSpec, now
 
 DRIVERS = ("", "bridge")
+PREDEFINED = (DEFAULT_NETWORK, Mode.HOST, Mode.NONE, "default")
+"""Names dockerd reserves (403 "operation is not permitted"): the default network, the two
+network modes, and "default", which clients send for the default network."""
 
 
 def build(
@@ -31,7 +38,11 @@ def build(
 ) -> Network:
     """The network ``spec`` describes, or the first reason it cannot be made."""
     name = names.check_network_name(spec.name)
-    if name in (Mode.HOST, Mode.NONE) or any(n.name == name for n in existing):
+    if name in PREDEFINED:
+        raise errors.PermissionDenied(
+            f"operation is not permitted on predefined {name} network", reason="NETWORK_PREDEFINED"
+        )
+    if any(n.name == name for n in existing):
         raise errors.AlreadyExists(
             f"network with name {name} already exists", reason="NETWORK_EXISTS"
         )
@@ -95,8 +106,9 @@ def _check_overlaps(
 ) -> None:
     for network in existing:
         if subnet.overlaps(network.subnet):
-            raise errors.InvalidArgument(
-                f"subnet {subnet} overlaps network {network.name}'s subnet {network.subnet}",
+            raise errors.PermissionDenied(  # dockerd's "Pool overlaps with other one" (403)
+                f"invalid pool request: subnet {subnet} overlaps network {network.name}'s subnet"
+                f" {network.subnet}",
                 reason="SUBNET_OVERLAP",
             )
     for used in host:

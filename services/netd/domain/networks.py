@@ -180,15 +180,19 @@ class NetworkManager:
         async with self._changing:
             network = await self.require(ref)
             if network.builtin:
-                raise errors.FailedPrecondition(
+                raise errors.PermissionDenied(
                     f"{network.name} is a pre-defined network and cannot be removed",
                     reason="NETWORK_PREDEFINED",
                 )
             async with self._state.write() as tx:
                 if (await tx.endpoint_counts()).get(network.id, 0):
-                    raise errors.FailedPrecondition(
-                        f"error while removing network: network {network.name} id {network.id}"
-                        " has active endpoints",
+                    users = ", ".join(
+                        f'name:"{e.container_name}" id:"{e.id[:12]}"'
+                        for e in await tx.endpoints_of(network.id)
+                    )
+                    raise errors.PermissionDenied(
+                        f"error while removing network: network {network.name} has active"
+                        f" endpoints ({users})",
                         reason="NETWORK_IN_USE",
                     )
                 await tx.delete_network(network.id)
@@ -205,7 +209,7 @@ class NetworkManager:
                 continue
             try:
                 removed.append(await self.delete(network.id))
-            except (errors.FailedPrecondition, errors.NotFound):
+            except (errors.PermissionDenied, errors.NotFound):
                 continue  # in use (or gone) meanwhile: not prunable
         return removed
 

@@ -310,13 +310,16 @@ class SandboxManager:
     ) -> Sandbox:
         sandbox = await self._read(cid)
         if sandbox.mode is not Mode.BRIDGE:
-            raise errors.FailedPrecondition(
-                f"container {cid[:12]} is in {sandbox.mode} network mode: it cannot be"
-                " connected to other networks",
+            raise errors.InvalidArgument(  # dockerd's words (400) for none and host
+                "container cannot be connected to multiple networks with one of the networks"
+                " in private (none) mode"
+                if sandbox.mode is Mode.NONE
+                else "container cannot be disconnected from host network or connected to host"
+                " network",
                 reason="SANDBOX_MODE",
             )
         if endpoints.find(sandbox, network) is not None:
-            raise errors.AlreadyExists(
+            raise errors.PermissionDenied(  # dockerd's answer (403), which clients rely on
                 f"endpoint with name {sandbox.name or cid[:12]} already exists in network"
                 f" {network.name}",
                 reason="ENDPOINT_EXISTS",

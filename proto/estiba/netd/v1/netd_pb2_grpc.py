@@ -164,20 +164,24 @@ class NetworksServicer:
 
     def CreateNetwork(self, request, context):
         """A user-defined bridge network: its own bridge, subnet, isolation rules and, for name
-        resolution between its containers, a DNS server on its gateway address.
-        ALREADY_EXISTS (NETWORK_EXISTS) for a name in use (including "host" and "none");
-        INVALID_ARGUMENT for a bad name (NETWORK_NAME_INVALID), an unsupported driver
-        (DRIVER_UNSUPPORTED), a malformed or overlapping subnet (SUBNET_INVALID, SUBNET_OVERLAP),
-        a gateway or IP range outside the subnet (GATEWAY_INVALID, IP_RANGE_INVALID);
-        RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
+        resolution between its containers, a DNS server on its gateway address. The codes follow
+        dockerd's HTTP statuses (PERMISSION_DENIED is its 403 Forbidden, ALREADY_EXISTS its 409):
+        ALREADY_EXISTS (NETWORK_EXISTS) for a name in use; PERMISSION_DENIED for a predefined
+        name, "bridge", "host", "none" or "default" (NETWORK_PREDEFINED), and for a subnet that
+        overlaps another network's (SUBNET_OVERLAP); INVALID_ARGUMENT for a bad name
+        (NETWORK_NAME_INVALID), an unsupported driver (DRIVER_UNSUPPORTED), a malformed subnet or
+        one the host uses (SUBNET_INVALID, SUBNET_OVERLAP), a gateway or IP range outside the
+        subnet (GATEWAY_INVALID, IP_RANGE_INVALID); RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the
+        address pool has no free subnet left.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteNetwork(self, request, context):
-        """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); FAILED_PRECONDITION
-        (NETWORK_IN_USE) while containers are connected to it, (NETWORK_PREDEFINED) for "bridge".
+        """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); PERMISSION_DENIED, as
+        dockerd's 403, (NETWORK_IN_USE) while containers are connected to it and
+        (NETWORK_PREDEFINED) for "bridge".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -428,7 +432,8 @@ class SandboxesServicer:
     def CreateSandbox(self, request, context):
         """Make the container's sandbox. Idempotent: the same request again returns the sandbox made
         the first time. ALREADY_EXISTS (SANDBOX_EXISTS) if the container has a different sandbox;
-        NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
+        NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; PERMISSION_DENIED (ADDRESS_IN_USE)
+        for a static address another container has; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
         when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -461,10 +466,10 @@ class SandboxesServicer:
     def Connect(self, request, context):
         """Give a container's sandbox one more interface (eth1, eth2, ...) on another network, in
         its existing namespace: a running container sees it at once. NOT_FOUND (SANDBOX_UNKNOWN,
-        NETWORK_UNKNOWN); ALREADY_EXISTS (ENDPOINT_EXISTS) if it is on the network already,
-        (ADDRESS_IN_USE) for a static address another container has; INVALID_ARGUMENT
-        (ADDRESS_INVALID) for a static address outside the subnet or on the default network;
-        FAILED_PRECONDITION (SANDBOX_MODE) for a sandbox in none or host mode.
+        NETWORK_UNKNOWN); PERMISSION_DENIED, as dockerd's 403, (ENDPOINT_EXISTS) if it is on the
+        network already and (ADDRESS_IN_USE) for a static address another container has;
+        INVALID_ARGUMENT (ADDRESS_INVALID) for a static address outside the subnet or on the
+        default network, (SANDBOX_MODE) for a sandbox in none or host mode.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -77,16 +77,20 @@ class NetworksStub:
     """
     CreateNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.CreateNetworkRequest, _netd_pb2.CreateNetworkResponse]
     """A user-defined bridge network: its own bridge, subnet, isolation rules and, for name
-    resolution between its containers, a DNS server on its gateway address.
-    ALREADY_EXISTS (NETWORK_EXISTS) for a name in use (including "host" and "none");
-    INVALID_ARGUMENT for a bad name (NETWORK_NAME_INVALID), an unsupported driver
-    (DRIVER_UNSUPPORTED), a malformed or overlapping subnet (SUBNET_INVALID, SUBNET_OVERLAP),
-    a gateway or IP range outside the subnet (GATEWAY_INVALID, IP_RANGE_INVALID);
-    RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
+    resolution between its containers, a DNS server on its gateway address. The codes follow
+    dockerd's HTTP statuses (PERMISSION_DENIED is its 403 Forbidden, ALREADY_EXISTS its 409):
+    ALREADY_EXISTS (NETWORK_EXISTS) for a name in use; PERMISSION_DENIED for a predefined
+    name, "bridge", "host", "none" or "default" (NETWORK_PREDEFINED), and for a subnet that
+    overlaps another network's (SUBNET_OVERLAP); INVALID_ARGUMENT for a bad name
+    (NETWORK_NAME_INVALID), an unsupported driver (DRIVER_UNSUPPORTED), a malformed subnet or
+    one the host uses (SUBNET_INVALID, SUBNET_OVERLAP), a gateway or IP range outside the
+    subnet (GATEWAY_INVALID, IP_RANGE_INVALID); RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the
+    address pool has no free subnet left.
     """
     DeleteNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.DeleteNetworkRequest, _netd_pb2.DeleteNetworkResponse]
-    """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); FAILED_PRECONDITION
-    (NETWORK_IN_USE) while containers are connected to it, (NETWORK_PREDEFINED) for "bridge".
+    """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); PERMISSION_DENIED, as
+    dockerd's 403, (NETWORK_IN_USE) while containers are connected to it and
+    (NETWORK_PREDEFINED) for "bridge".
     """
     PruneNetworks: _grpc.UnaryUnaryMultiCallable[_netd_pb2.PruneNetworksRequest, _netd_pb2.PruneNetworksResponse]
     """Remove every user-defined network no container is connected to (matching the filters)."""
@@ -109,16 +113,20 @@ class NetworksAsyncStub(NetworksStub):
     """
     CreateNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.CreateNetworkRequest, _netd_pb2.CreateNetworkResponse]  # type: ignore[assignment]
     """A user-defined bridge network: its own bridge, subnet, isolation rules and, for name
-    resolution between its containers, a DNS server on its gateway address.
-    ALREADY_EXISTS (NETWORK_EXISTS) for a name in use (including "host" and "none");
-    INVALID_ARGUMENT for a bad name (NETWORK_NAME_INVALID), an unsupported driver
-    (DRIVER_UNSUPPORTED), a malformed or overlapping subnet (SUBNET_INVALID, SUBNET_OVERLAP),
-    a gateway or IP range outside the subnet (GATEWAY_INVALID, IP_RANGE_INVALID);
-    RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
+    resolution between its containers, a DNS server on its gateway address. The codes follow
+    dockerd's HTTP statuses (PERMISSION_DENIED is its 403 Forbidden, ALREADY_EXISTS its 409):
+    ALREADY_EXISTS (NETWORK_EXISTS) for a name in use; PERMISSION_DENIED for a predefined
+    name, "bridge", "host", "none" or "default" (NETWORK_PREDEFINED), and for a subnet that
+    overlaps another network's (SUBNET_OVERLAP); INVALID_ARGUMENT for a bad name
+    (NETWORK_NAME_INVALID), an unsupported driver (DRIVER_UNSUPPORTED), a malformed subnet or
+    one the host uses (SUBNET_INVALID, SUBNET_OVERLAP), a gateway or IP range outside the
+    subnet (GATEWAY_INVALID, IP_RANGE_INVALID); RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the
+    address pool has no free subnet left.
     """
     DeleteNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.DeleteNetworkRequest, _netd_pb2.DeleteNetworkResponse]  # type: ignore[assignment]
-    """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); FAILED_PRECONDITION
-    (NETWORK_IN_USE) while containers are connected to it, (NETWORK_PREDEFINED) for "bridge".
+    """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); PERMISSION_DENIED, as
+    dockerd's 403, (NETWORK_IN_USE) while containers are connected to it and
+    (NETWORK_PREDEFINED) for "bridge".
     """
     PruneNetworks: _aio.UnaryUnaryMultiCallable[_netd_pb2.PruneNetworksRequest, _netd_pb2.PruneNetworksResponse]  # type: ignore[assignment]
     """Remove every user-defined network no container is connected to (matching the filters)."""
@@ -156,12 +164,15 @@ class NetworksServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_netd_pb2.CreateNetworkResponse, _abc.Awaitable[_netd_pb2.CreateNetworkResponse]]:
         """A user-defined bridge network: its own bridge, subnet, isolation rules and, for name
-        resolution between its containers, a DNS server on its gateway address.
-        ALREADY_EXISTS (NETWORK_EXISTS) for a name in use (including "host" and "none");
-        INVALID_ARGUMENT for a bad name (NETWORK_NAME_INVALID), an unsupported driver
-        (DRIVER_UNSUPPORTED), a malformed or overlapping subnet (SUBNET_INVALID, SUBNET_OVERLAP),
-        a gateway or IP range outside the subnet (GATEWAY_INVALID, IP_RANGE_INVALID);
-        RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
+        resolution between its containers, a DNS server on its gateway address. The codes follow
+        dockerd's HTTP statuses (PERMISSION_DENIED is its 403 Forbidden, ALREADY_EXISTS its 409):
+        ALREADY_EXISTS (NETWORK_EXISTS) for a name in use; PERMISSION_DENIED for a predefined
+        name, "bridge", "host", "none" or "default" (NETWORK_PREDEFINED), and for a subnet that
+        overlaps another network's (SUBNET_OVERLAP); INVALID_ARGUMENT for a bad name
+        (NETWORK_NAME_INVALID), an unsupported driver (DRIVER_UNSUPPORTED), a malformed subnet or
+        one the host uses (SUBNET_INVALID, SUBNET_OVERLAP), a gateway or IP range outside the
+        subnet (GATEWAY_INVALID, IP_RANGE_INVALID); RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the
+        address pool has no free subnet left.
         """
 
     @_abc_1.abstractmethod
@@ -170,8 +181,9 @@ class NetworksServicer(metaclass=_abc_1.ABCMeta):
         request: _netd_pb2.DeleteNetworkRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_netd_pb2.DeleteNetworkResponse, _abc.Awaitable[_netd_pb2.DeleteNetworkResponse]]:
-        """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); FAILED_PRECONDITION
-        (NETWORK_IN_USE) while containers are connected to it, (NETWORK_PREDEFINED) for "bridge".
+        """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); PERMISSION_DENIED, as
+        dockerd's 403, (NETWORK_IN_USE) while containers are connected to it and
+        (NETWORK_PREDEFINED) for "bridge".
         """
 
     @_abc_1.abstractmethod
@@ -198,7 +210,8 @@ class SandboxesStub:
     CreateSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.CreateSandboxRequest, _netd_pb2.CreateSandboxResponse]
     """Make the container's sandbox. Idempotent: the same request again returns the sandbox made
     the first time. ALREADY_EXISTS (SANDBOX_EXISTS) if the container has a different sandbox;
-    NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
+    NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; PERMISSION_DENIED (ADDRESS_IN_USE)
+    for a static address another container has; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
     when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
     """
     RemoveSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.RemoveSandboxRequest, _netd_pb2.RemoveSandboxResponse]
@@ -213,10 +226,10 @@ class SandboxesStub:
     Connect: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ConnectRequest, _netd_pb2.ConnectResponse]
     """Give a container's sandbox one more interface (eth1, eth2, ...) on another network, in
     its existing namespace: a running container sees it at once. NOT_FOUND (SANDBOX_UNKNOWN,
-    NETWORK_UNKNOWN); ALREADY_EXISTS (ENDPOINT_EXISTS) if it is on the network already,
-    (ADDRESS_IN_USE) for a static address another container has; INVALID_ARGUMENT
-    (ADDRESS_INVALID) for a static address outside the subnet or on the default network;
-    FAILED_PRECONDITION (SANDBOX_MODE) for a sandbox in none or host mode.
+    NETWORK_UNKNOWN); PERMISSION_DENIED, as dockerd's 403, (ENDPOINT_EXISTS) if it is on the
+    network already and (ADDRESS_IN_USE) for a static address another container has;
+    INVALID_ARGUMENT (ADDRESS_INVALID) for a static address outside the subnet or on the
+    default network, (SANDBOX_MODE) for a sandbox in none or host mode.
     """
     Disconnect: _grpc.UnaryUnaryMultiCallable[_netd_pb2.DisconnectRequest, _netd_pb2.DisconnectResponse]
     """Take the container's interface on a network away. NOT_FOUND (SANDBOX_UNKNOWN,
@@ -239,7 +252,8 @@ class SandboxesAsyncStub(SandboxesStub):
     CreateSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.CreateSandboxRequest, _netd_pb2.CreateSandboxResponse]  # type: ignore[assignment]
     """Make the container's sandbox. Idempotent: the same request again returns the sandbox made
     the first time. ALREADY_EXISTS (SANDBOX_EXISTS) if the container has a different sandbox;
-    NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
+    NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; PERMISSION_DENIED (ADDRESS_IN_USE)
+    for a static address another container has; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
     when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
     """
     RemoveSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.RemoveSandboxRequest, _netd_pb2.RemoveSandboxResponse]  # type: ignore[assignment]
@@ -254,10 +268,10 @@ class SandboxesAsyncStub(SandboxesStub):
     Connect: _aio.UnaryUnaryMultiCallable[_netd_pb2.ConnectRequest, _netd_pb2.ConnectResponse]  # type: ignore[assignment]
     """Give a container's sandbox one more interface (eth1, eth2, ...) on another network, in
     its existing namespace: a running container sees it at once. NOT_FOUND (SANDBOX_UNKNOWN,
-    NETWORK_UNKNOWN); ALREADY_EXISTS (ENDPOINT_EXISTS) if it is on the network already,
-    (ADDRESS_IN_USE) for a static address another container has; INVALID_ARGUMENT
-    (ADDRESS_INVALID) for a static address outside the subnet or on the default network;
-    FAILED_PRECONDITION (SANDBOX_MODE) for a sandbox in none or host mode.
+    NETWORK_UNKNOWN); PERMISSION_DENIED, as dockerd's 403, (ENDPOINT_EXISTS) if it is on the
+    network already and (ADDRESS_IN_USE) for a static address another container has;
+    INVALID_ARGUMENT (ADDRESS_INVALID) for a static address outside the subnet or on the
+    default network, (SANDBOX_MODE) for a sandbox in none or host mode.
     """
     Disconnect: _aio.UnaryUnaryMultiCallable[_netd_pb2.DisconnectRequest, _netd_pb2.DisconnectResponse]  # type: ignore[assignment]
     """Take the container's interface on a network away. NOT_FOUND (SANDBOX_UNKNOWN,
@@ -283,7 +297,8 @@ class SandboxesServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_netd_pb2.CreateSandboxResponse, _abc.Awaitable[_netd_pb2.CreateSandboxResponse]]:
         """Make the container's sandbox. Idempotent: the same request again returns the sandbox made
         the first time. ALREADY_EXISTS (SANDBOX_EXISTS) if the container has a different sandbox;
-        NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
+        NOT_FOUND (NETWORK_UNKNOWN) for an unknown network; PERMISSION_DENIED (ADDRESS_IN_USE)
+        for a static address another container has; RESOURCE_EXHAUSTED (SUBNET_EXHAUSTED)
         when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
         """
 
@@ -322,10 +337,10 @@ class SandboxesServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_netd_pb2.ConnectResponse, _abc.Awaitable[_netd_pb2.ConnectResponse]]:
         """Give a container's sandbox one more interface (eth1, eth2, ...) on another network, in
         its existing namespace: a running container sees it at once. NOT_FOUND (SANDBOX_UNKNOWN,
-        NETWORK_UNKNOWN); ALREADY_EXISTS (ENDPOINT_EXISTS) if it is on the network already,
-        (ADDRESS_IN_USE) for a static address another container has; INVALID_ARGUMENT
-        (ADDRESS_INVALID) for a static address outside the subnet or on the default network;
-        FAILED_PRECONDITION (SANDBOX_MODE) for a sandbox in none or host mode.
+        NETWORK_UNKNOWN); PERMISSION_DENIED, as dockerd's 403, (ENDPOINT_EXISTS) if it is on the
+        network already and (ADDRESS_IN_USE) for a static address another container has;
+        INVALID_ARGUMENT (ADDRESS_INVALID) for a static address outside the subnet or on the
+        default network, (SANDBOX_MODE) for a sandbox in none or host mode.
         """
 
     @_abc_1.abstractmethod
