@@ -36,7 +36,7 @@ COMMANDS = {
     "pull": "images", "push": "images", "images": "images", "rmi": "images", "tag": "images",
     "history": "images", "save": "images", "load": "images", "import": "images", "image": "images",
     "volume": "volumes", "network": "networks", "login": "login", "logout": "login",
-    "registry": "registry",
+    "registry": "registry", "completion": "completion",
 }  # fmt: skip
 MODULES = list(dict.fromkeys(COMMANDS.values()))
 
@@ -76,7 +76,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `estiba ps | head` ends quietly
-    parser = build_parser(_command_of(argv))
+    command = _command_of(argv)
+    if command == "__complete":  # names for shell completion: no parser, one request
+        from client.cli.completion import complete
+
+        sys.exit(complete(argv))
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
