@@ -351,15 +351,18 @@ class ContainerManager:
 
     async def _remove_locked(self, c: Container) -> None:
         self.attach.drop(c.id)
-        await self.runtime.remove(c)
-        with contextlib.suppress(errors.EstibaError):
-            await self.sandboxes.remove(c.id)
+        # The root and the network sandbox are independent: take both down at once.
+        await asyncio.gather(self.runtime.remove(c), self._remove_sandbox(c.id))
         await self.records.delete(c.id)
         self._locks.pop(c.id, None)
         log.info("container_removed", container_id=c.id)
         for future in self._removed.pop(c.id, []):
             if not future.done():
                 future.set_result(c.exit_code)
+
+    async def _remove_sandbox(self, cid: str) -> None:
+        with contextlib.suppress(errors.EstibaError):
+            await self.sandboxes.remove(cid)
 
     async def wait(self, ref: str, condition: str) -> AsyncIterator[int | None]:
         """Yields None once the wait is in place, then the exit code when it is met."""
