@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
 from services.kit import grpcserver
 from services.kit.db import Database
@@ -34,48 +35,65 @@ from services.netd.store.sqlite import NetdStore
 SERVICES = ["estiba.netd.v1.System", "estiba.netd.v1.Networks", "estiba.netd.v1.Sandboxes"]
 
 
-async def main(config: NetdConfig, stop: asyncio.Event) -> None:
+@dataclasses.dataclass(frozen=True)
+class Netd:
+    """netd's parts, assembled and reconciled: what the servicers (or a benchmark) drive."""
+
+    store: NetdStore
+    kernel: NetlinkKernel
+    networks: NetworkManager
+    sandboxes: SandboxManager
+    registrars: list[grpcserver.Registrar]
+
+
+async def assemble(config: NetdConfig, stack: contextlib.AsyncExitStack) -> Netd:
+    """Open everything netd uses (closed by ``stack``), reconcile, and restore its state."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.netns_dir.mkdir(parents=True, exist_ok=True)
+    db = await Database.open(config.state_dir / "netd.db", MIGRATIONS)
+    stack.push_async_callback(db.close)
+    store = NetdStore(db)
+    kernel = await stack.enter_async_context(NetlinkKernel.open(config.kernel_prefix))
+    host = HostFileReader()
+    directory = Directory()
+    dns = DnsServers(directory, Upstream(config.dns_upstream))
+    stack.push_async_callback(dns.close)
+    host_ports = SocketHostPorts()
+    stack.callback(host_ports.close)
+    networks = NetworkManager(
+        store,
+        kernel,
+        NftFirewall(config.kernel_prefix),
+        host,
+        dns,
+        directory,
+        prefix=config.kernel_prefix,
+        pool=config.pool,
+        subnet_prefixlen=config.subnet_prefixlen,
+        ip_forward=config.ip_forward,
+    )
+    sandboxes = SandboxManager(
+        store,
+        kernel,
+        host,
+        networks,
+        host_ports,
+        prefix=config.kernel_prefix,
+        netns_dir=config.netns_dir,
+        dns_fallback=config.dns_fallback,
+    )
+    await reconcile(store, kernel, networks, config.netns_dir)
+    await sandboxes.restore()
+    registrars: list[grpcserver.Registrar] = [
+        SystemServicer(config, store).register,
+        NetworksServicer(networks).register,
+        SandboxesServicer(sandboxes).register,
+    ]
+    return Netd(store, kernel, networks, sandboxes, registrars)
+
+
+async def main(config: NetdConfig, stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        db = await Database.open(config.state_dir / "netd.db", MIGRATIONS)
-        stack.push_async_callback(db.close)
-        store = NetdStore(db)
-        kernel = await stack.enter_async_context(NetlinkKernel.open(config.kernel_prefix))
-        host = HostFileReader()
-        directory = Directory()
-        dns = DnsServers(directory, Upstream(config.dns_upstream))
-        stack.push_async_callback(dns.close)
-        host_ports = SocketHostPorts()
-        stack.callback(host_ports.close)
-        networks = NetworkManager(
-            store,
-            kernel,
-            NftFirewall(config.kernel_prefix),
-            host,
-            dns,
-            directory,
-            prefix=config.kernel_prefix,
-            pool=config.pool,
-            subnet_prefixlen=config.subnet_prefixlen,
-            ip_forward=config.ip_forward,
-        )
-        sandboxes = SandboxManager(
-            store,
-            kernel,
-            host,
-            networks,
-            host_ports,
-            prefix=config.kernel_prefix,
-            netns_dir=config.netns_dir,
-            dns_fallback=config.dns_fallback,
-        )
-        await reconcile(store, kernel, networks, config.netns_dir)
-        await sandboxes.restore()
-        registrars: list[grpcserver.Registrar] = [
-            SystemServicer(config, store).register,
-            NetworksServicer(networks).register,
-            SandboxesServicer(sandboxes).register,
-        ]
-        async with grpcserver.serving(config.grpc_target, registrars, services=SERVICES):
+        netd = await assemble(config, stack)
+        async with grpcserver.serving(config.grpc_target, netd.registrars, services=SERVICES):
             await stop.wait()
