@@ -23,13 +23,17 @@ from services.registry.api.maintenance import MaintenanceServicer
 from services.registry.api.repositories import RepositoriesServicer
 from services.registry.api.system import SystemServicer
 from services.registry.config import RegistryConfig
+from services.registry.domain.accounts import AccessService, AccessState
+from services.registry.domain.authn import Authenticator, AuthSettings
 from services.registry.domain.blobs import BlobService
 from services.registry.domain.gc import GarbageCollector
 from services.registry.domain.manifests import ManifestService
 from services.registry.domain.repositories import RepositoryService
 from services.registry.domain.rules import Rules
+from services.registry.domain.throttle import LoginThrottle
 from services.registry.domain.uploads import UploadService
 from services.registry.http.app import make_app
+from services.registry.http.auth import Gate
 from services.registry.http.context import Services
 from services.registry.store.blobfs import BlobFS
 from services.registry.store.migrations import MIGRATIONS
@@ -52,6 +56,7 @@ class Registry:
     grpc_target: str
     services: Services
     gc: GarbageCollector
+    gate: Gate
 
 
 def rules_of(config: RegistryConfig) -> Rules:
@@ -65,15 +70,41 @@ def rules_of(config: RegistryConfig) -> Rules:
     )
 
 
-def build(meta: SqliteMetadata, content: BlobFS, rules: Rules) -> tuple[Services, GarbageCollector]:
-    """Wire the domain services to their stores."""
+def auth_settings(config: RegistryConfig) -> AuthSettings:
+    return AuthSettings(
+        service=config.auth_service,
+        issuer=config.auth_service,
+        token_ttl=config.token_ttl,
+        refresh_ttl=config.refresh_token_ttl,
+        key_rotation=config.signing_key_rotation,
+    )
+
+
+async def build(
+    meta: SqliteMetadata, content: BlobFS, rules: Rules, config: RegistryConfig
+) -> tuple[Services, GarbageCollector, Gate]:
+    """Wire the domain services to their stores, and the access gate of the HTTP API."""
     content_lock = asyncio.Lock()
     blobs = BlobService(meta, content, rules, content_lock)
     uploads = UploadService(meta, content, blobs, rules)
     manifests = ManifestService(meta, rules)
     repositories = RepositoryService(meta, uploads, rules)
     gc = GarbageCollector(meta, content, uploads, rules, content_lock)
-    return Services(blobs, uploads, manifests, repositories), gc
+    state = await AccessState.load(meta)
+    access = AccessService(meta, state, rules.clock)
+    authenticator = None
+    if config.auth:
+        throttle = LoginThrottle(
+            per_account=config.login_failures_per_account,
+            per_address=config.login_failures_per_address,
+            window=config.login_failure_window,
+        )
+        authenticator = Authenticator(
+            meta, state, access, auth_settings(config), throttle, rules.clock
+        )
+        await authenticator.start()
+    gate = Gate(access, state, authenticator, config.auth_realm)
+    return Services(blobs, uploads, manifests, repositories, access), gc, gate
 
 
 @contextlib.asynccontextmanager
@@ -83,20 +114,20 @@ async def open_registry(config: RegistryConfig) -> AsyncIterator[Registry]:
     await asyncio.to_thread(content.prepare)
     db = await Database.open(config.state_dir / "registry.db", MIGRATIONS)
     try:
-        services, gc = build(SqliteMetadata(db), content, rules_of(config))
+        services, gc, gate = await build(SqliteMetadata(db), content, rules_of(config), config)
         async with (
-            _http(config, services) as http_address,
-            _grpc(config, services, gc),
+            _http(config, services, gate) as http_address,
+            _grpc(config, services, gc, gate),
             _scheduled_gc(config, gc),
         ):
-            yield Registry(http_address, config.grpc_target, services, gc)
+            yield Registry(http_address, config.grpc_target, services, gc, gate)
     finally:
         await db.close()
 
 
 @contextlib.asynccontextmanager
-async def _http(config: RegistryConfig, services: Services) -> AsyncIterator[str]:
-    runner = web.AppRunner(make_app(services), access_log=None, shutdown_timeout=5.0)
+async def _http(config: RegistryConfig, services: Services, gate: Gate) -> AsyncIterator[str]:
+    runner = web.AppRunner(make_app(services, gate), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     try:
         host, port = check_host_port(config.http_addr, "http_addr")
@@ -111,7 +142,7 @@ async def _http(config: RegistryConfig, services: Services) -> AsyncIterator[str
 
 @contextlib.asynccontextmanager
 async def _grpc(
-    config: RegistryConfig, services: Services, gc: GarbageCollector
+    config: RegistryConfig, services: Services, gc: GarbageCollector, gate: Gate
 ) -> AsyncIterator[None]:
     system = SystemServicer(config, services.repositories)
     repositories = RepositoriesServicer(services.repositories, services.manifests)

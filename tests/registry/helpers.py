@@ -150,6 +150,10 @@ class Client:
             "GET", f"/v2/{repo}/manifests/{reference}", headers={"Accept": accept}
         )
 
+    async def manifest_with(self, repo: str, reference: str, headers: dict[str, str]) -> Reply:
+        """GET a manifest with extra headers (credentials)."""
+        return await self.request("GET", f"/v2/{repo}/manifests/{reference}", headers=headers)
+
     async def push_image(
         self, repo: str, tag: str | None, layers: list[bytes]
     ) -> tuple[bytes, str]:

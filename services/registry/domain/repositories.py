@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from services.kit import errors
 from services.registry.domain.models import (
@@ -35,14 +36,22 @@ class RepositoryService:
         self._uploads = uploads
         self._rules = rules
 
-    async def catalog(self, n: int | None, last: str) -> Page:
-        """Repository names after ``last``, in lexical order."""
+    async def catalog(
+        self, n: int | None, last: str, visible: Callable[[str], bool] | None = None
+    ) -> Page:
+        """Repository names after ``last``, in lexical order; only ``visible`` ones if given."""
         limit = page_size(n, self._rules.max_page_size)
         if limit == 0:
             return Page((), False)
+        found: list[str] = []
         async with self._meta.read() as tx:
-            names = await tx.list_repositories(last, limit + 1)
-        return Page(tuple(names[:limit]), len(names) > limit)
+            while len(found) <= limit:
+                batch = await tx.list_repositories(last, limit + 1)
+                found += batch if visible is None else [b for b in batch if visible(b)]
+                if len(batch) <= limit:
+                    break
+                last = batch[-1]
+        return Page(tuple(found[:limit]), len(found) > limit)
 
     async def tags(self, name: str, n: int | None, last: str) -> Page:
         """Tags of ``name`` after ``last``, in lexical order; NAME_UNKNOWN for no repository."""

@@ -2,6 +2,7 @@
 
 Each resource has its module (``blobs``, ``uploads``, ``manifests``, ``tags``, ``catalog``,
 ``referrers``); handlers parse the request, call one domain service and render the answer.
+``auth.access_middleware`` decides who may call what, and ``token`` hands out tokens.
 Failures become the spec's error envelope in ``errors.error_middleware``, and every response
 carries ``Docker-Distribution-API-Version: registry/2.0``.
 """
@@ -13,7 +14,8 @@ import time
 from aiohttp import web
 
 from services.kit.log import get_logger
-from services.registry.http import blobs, catalog, manifests, referrers, tags, uploads
+from services.registry.http import blobs, catalog, manifests, referrers, tags, token, uploads
+from services.registry.http.auth import GATE, Gate, access_middleware
 from services.registry.http.context import SERVICES, Services
 from services.registry.http.errors import Handler, error_middleware
 
@@ -49,13 +51,16 @@ async def _api_version(request: web.Request, response: web.StreamResponse) -> No
     response.headers[API_VERSION_HEADER] = "registry/2.0"
 
 
-def make_app(services: Services) -> web.Application:
+def make_app(services: Services, gate: Gate) -> web.Application:
     app = web.Application(
-        middlewares=[access_log, error_middleware], handler_args={"read_bufsize": READ_BUFFER}
+        middlewares=[access_log, error_middleware, access_middleware],
+        handler_args={"read_bufsize": READ_BUFFER},
     )
     app[SERVICES] = services
+    app[GATE] = gate
     app.router.add_get("/v2/", base)
     app.router.add_get("/v2", base)
+    app.router.add_routes(token.routes)
     # Order matters where patterns overlap: the catalog before any name, uploads before blobs.
     for module in (catalog, uploads, blobs, manifests, tags, referrers):
         app.router.add_routes(module.routes)

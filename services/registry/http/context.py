@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from services.kit import errors
+from services.registry.domain.accounts import AccessService
 from services.registry.domain.blobs import BlobService
 from services.registry.domain.manifests import ManifestService
 from services.registry.domain.models import Page
@@ -28,6 +29,7 @@ class Services:
     uploads: UploadService
     manifests: ManifestService
     repositories: RepositoryService
+    access: AccessService
 
 
 SERVICES = web.AppKey("services", Services)

@@ -33,7 +33,7 @@ def _spec(code: str, status: int, description: str) -> tuple[str, ErrorCode]:
 
 # reason → what the client sees. The first block is the spec's table (plus RANGE_INVALID,
 # TAG_INVALID and PAGINATION_NUMBER_INVALID, which Docker's registry API defined); the second
-# maps reasons of our own onto the spec's codes.
+# maps reasons of our own onto the spec's codes; the last names the token endpoint's errors.
 CODES: Mapping[str, ErrorCode] = dict(
     [
         _spec("BLOB_UNKNOWN", 404, "blob unknown to registry"),
@@ -58,6 +58,11 @@ CODES: Mapping[str, ErrorCode] = dict(
         ("MANIFEST_TOO_LARGE", ErrorCode("SIZE_INVALID", 413, "manifest too large")),
         ("BODY_TOO_LARGE", ErrorCode("SIZE_INVALID", 413, "request body too large")),
         ("ROUTE_UNKNOWN", ErrorCode("UNSUPPORTED", 404, "no such endpoint")),
+        ("QUOTA_EXCEEDED", ErrorCode("DENIED", 403, "storage quota exceeded")),
+        # The token endpoint's own refusals (it is outside the spec's /v2/ API).
+        _spec("SCOPE_INVALID", 400, "invalid scope"),
+        _spec("SERVICE_UNKNOWN", 400, "unknown service"),
+        _spec("GRANT_TYPE_INVALID", 400, "unsupported grant type"),
     ]
 )
 

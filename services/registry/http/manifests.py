@@ -12,6 +12,8 @@ import urllib.parse
 from aiohttp import hdrs, web
 
 from services.kit import errors
+from services.registry.domain.access_models import OVERWRITE
+from services.registry.http.auth import caller
 from services.registry.http.context import DIGEST_HEADER, name_of, read_bounded, services
 
 routes = web.RouteTableDef()
@@ -56,7 +58,13 @@ async def put_manifest(request: web.Request) -> web.Response:
     name, reference = name_of(request), request.match_info["reference"]
     svc = services(request).manifests
     body = await read_bounded(request, svc.max_bytes)
-    result = await svc.put(name, reference, body, request.headers.get(hdrs.CONTENT_TYPE, ""))
+    result = await svc.put(
+        name,
+        reference,
+        body,
+        request.headers.get(hdrs.CONTENT_TYPE, ""),
+        may_overwrite=caller(request).may(name, OVERWRITE),
+    )
     headers = {
         hdrs.LOCATION: f"/v2/{urllib.parse.quote(name)}/manifests/{result.digest}",
         DIGEST_HEADER: str(result.digest),

@@ -1,7 +1,8 @@
 """``/v2/<name>/blobs/uploads/``: push blobs, monolithic, chunked or streamed, and mount them.
 
 * ``POST`` opens a session (202 with ``Location``); ``?mount=<digest>&from=<repo>`` links a blob
-  of another repository instead (201), or opens a session when that repository lacks it;
+  of another repository instead (201), or opens a session when that repository lacks it or the
+  caller may not pull from it (the client then uploads the bytes itself);
   ``?digest=<digest>`` with a body stores the whole blob at once (201).
 * ``PATCH <location>`` appends a chunk: with ``Content-Range: <first>-<last>`` the first byte
   must be the current size (else 416); without it the body is appended as it streams.
@@ -17,9 +18,11 @@ import urllib.parse
 from aiohttp import hdrs, web
 
 from services.kit import errors
+from services.registry.domain.access_models import PULL
 from services.registry.domain.digest import Digest
 from services.registry.domain.models import BlobInfo, UploadSession
 from services.registry.domain.uploads import UploadOutOfOrder
+from services.registry.http.auth import caller
 from services.registry.http.context import DIGEST_HEADER, body_chunks, name_of, services
 from services.registry.http.errors import error_response
 
@@ -77,7 +80,8 @@ async def start_upload(request: web.Request) -> web.Response:
     if "mount" in query:
         digest = Digest.parse(query["mount"])
         source = query.get("from")
-        blob = await svc.blobs.mount(name, digest, source) if source else None
+        readable = source and caller(request).may(source, PULL)
+        blob = await svc.blobs.mount(name, digest, source) if source and readable else None
         if blob is not None:
             return created(name, blob)
     if "digest" in query and request.body_exists:
