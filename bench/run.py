@@ -14,6 +14,10 @@ Measured, with the three engines interleaved so that the machine's drift hits al
    of every container (conmon for estiba and podman, containerd-shim-runc-v2 for Docker),
    divided by the number of containers; RSS, and PSS from /proc/PID/smaps_rollup.
 
+5. The floor under all three: ``runc run`` alone of a busybox bundle (``runc spec``'s config,
+   its own empty network namespace, no image store, no network set-up, no monitor), timed in
+   the same rounds. No engine that starts containers with runc can go below it.
+
 Also, as evidence of where the time goes: the CLIs' own start (``estiba --help``,
 ``podman --version``, ``docker --version``), and the CPU time each ``run --rm`` cost the CLI
 (its rusage) and the daemons (their /proc/PID/stat), per run.
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import json
 import os
 import resource
 import secrets
@@ -54,6 +59,7 @@ from tests.netd import kernel
 ENGINES = ("estiba", "podman", "docker")
 # Targets of estiba's `run --rm` median against each anchor.
 TARGETS = {"podman": 0.50, "docker": 0.33}
+FLOOR_CASE = "runc_alone"
 CASES = {
     "run_rm": ("run --rm busybox true", ()),
     "run_rm_none": ("run --rm --network none busybox true", ("--network", "none")),
@@ -480,6 +486,49 @@ class MemoryGrowth:
         }
 
 
+class RuntimeFloor:
+    """``runc run`` of a prepared busybox bundle: create, start, wait and delete, nothing else."""
+
+    key = "runc_alone"
+
+    def __init__(self) -> None:
+        self.ws = c.Workspace("estiba-bench-run-runc-")
+        self.bundle = self.ws / "bundle"
+        self.state = self.ws / "state"
+        self.cgroup_parent = "estiba-bench-" + secrets.token_hex(3)
+        self.column = Column(self.key, ["runc", "--root", str(self.state)], dict(os.environ))
+        self.count = 0
+        self.error: str | None = None
+
+    def setup(self, image: Path) -> None:
+        rootfs = self.bundle / "rootfs"
+        rootfs.mkdir(parents=True)
+        c.run(["tar", "-xf", str(image), "-C", str(rootfs)])
+        c.run(["runc", "spec", "--bundle", str(self.bundle)])
+        config_path = self.bundle / "config.json"
+        config = json.loads(config_path.read_text())
+        config["process"]["terminal"] = False
+        config["process"]["args"] = ["true"]
+        config["linux"]["cgroupsPath"] = f"/{self.cgroup_parent}/floor"
+        config_path.write_text(json.dumps(config))
+
+    def argv(self) -> list[str]:
+        self.count += 1
+        return [*self.column.cli, "run", "--bundle", str(self.bundle), f"floor-{self.count}"]
+
+    def cleanup(self) -> list[str]:
+        self.column.close()
+        notes: list[str] = []
+        if self.state.is_dir() and any(self.state.iterdir()):
+            left = sorted(p.name for p in self.state.iterdir())
+            notes.append(f"runc kept state for {', '.join(left)}; deleted")
+            for name in left:
+                c.run(["runc", "--root", str(self.state), "delete", "--force", name], check=False)
+        notes.extend(c.remove_cgroup_tree(self.cgroup_parent))
+        notes.extend(self.ws.remove())
+        return notes
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -493,6 +542,7 @@ class Bench:
         self.memory: dict[str, MemoryGrowth] = {}
         self.services_memory: tuple[c.Memory, c.Memory] | None = None
         self.notes: list[str] = []
+        self.floor = RuntimeFloor()
 
     # -- set-up
 
@@ -505,6 +555,11 @@ class Bench:
                 if isinstance(engine, Docker) and engine.daemons is not None:
                     engine.notes.extend(engine.daemons.log_tail())
                 c.say(f"{engine.name}: {engine.error}")
+        try:
+            self.floor.setup(image)
+        except (c.BenchError, OSError, subprocess.CalledProcessError, KeyError) as exc:
+            self.floor.error = f"set-up failed: {exc}"
+            c.say(f"runc alone: {self.floor.error}")
 
     def columns(self, case: str) -> list[tuple[Engine, Column]]:
         found: list[tuple[Engine, Column]] = []
@@ -534,6 +589,7 @@ class Bench:
                 if not col.usable:
                     continue
                 self._single(case, engine, col, record=r >= self.args.warmup)
+            self._floor(record=r >= self.args.warmup)
             label = "warm-up" if r < self.args.warmup else "round"
             n = r + 1 if r < self.args.warmup else r + 1 - self.args.warmup
             c.say(f"{label} {n}: " + self._round_summary())
@@ -566,6 +622,19 @@ class Bench:
         cpu.client_s += child1 - child0
         for name, seconds in cpu1.items():
             cpu.daemons_s[name] = cpu.daemons_s.get(name, 0.0) + seconds - cpu0.get(name, 0.0)
+
+    def _floor(self, *, record: bool) -> None:
+        col = self.floor.column
+        if self.floor.error or not col.usable:
+            return
+        try:
+            elapsed, _ = col.call(self.floor.argv(), SINGLE_TIMEOUT)
+        except c.BenchError as exc:
+            col.failures.append(f"runc run: {exc}")
+            c.say(f"runc alone failed: {exc}")
+            return
+        if record:
+            self.samples.setdefault(FLOOR_CASE, {}).setdefault(col.key, []).append(elapsed)
 
     def _round_summary(self) -> str:
         parts = []
@@ -662,6 +731,10 @@ class Bench:
             for col in (engine.column, getattr(engine, "docker_column", None)):
                 if col is not None:
                     col.close()
+        try:
+            self.notes.extend(self.floor.cleanup())
+        except Exception as exc:
+            self.notes.append(f"runc alone: clean-up failed: {exc!r}")
 
 
 def _in_a_row(argv: Sequence[str], env: dict[str, str], n: int, cwd: Path | None) -> list[str]:
@@ -744,6 +817,8 @@ def figures(bench: Bench) -> dict[str, Any]:
     """Medians, p90s and ratios, by case and column."""
     out: dict[str, Any] = {}
     for case, by_col in bench.samples.items():
+        if case == FLOOR_CASE:
+            continue
         out[case] = {
             key: {
                 "samples_ms": [round(v * 1000, 1) for v in values],
@@ -770,6 +845,20 @@ def figures(bench: Bench) -> dict[str, Any]:
             out[case]["ratios"]["docker_cli_on_estiba_over_docker"] = _round(
                 c.ratio(docker_on_estiba, _get(out, case, "docker", "median_ms")), 3
             )
+    floor = bench.samples.get(FLOOR_CASE, {}).get(RuntimeFloor.key, [])
+    if floor:
+        floor_ms = c.median(floor) * 1000
+        out[FLOOR_CASE] = {
+            "samples_ms": [round(v * 1000, 1) for v in floor],
+            "median_ms": _round(floor_ms, 1),
+            "p90_ms": _round((p90(floor) or 0) * 1000, 1),
+            "over_floor": {
+                f"{case}/{key}": _round(c.ratio(_get(out, case, key, "median_ms"), floor_ms), 2)
+                for case in CASES
+                for key, _ in COLUMNS
+                if _get(out, case, key, "median_ms") is not None
+            },
+        }
     out["cli_start"] = {
         key: {"median_ms": _round(c.median(v) * 1000, 1), "p90_ms": _round((p90(v) or 0) * 1000, 1)}
         for key, v in bench.start_samples.items()
@@ -898,6 +987,18 @@ def report(bench: Bench, f: dict[str, Any], args: argparse.Namespace) -> str:
         " `docker --version`. Memory: engine growth + monitors (conmon; containerd-shim) per"
         " container; podman has no daemon.",
     ]
+    floor = f.get(FLOOR_CASE)
+    if floor:
+        over = ", ".join(f"{k} {v:.1f}x" for k, v in floor["over_floor"].items() if v)
+        lines.append(
+            f"runc run alone (busybox true; create, start, wait, delete; no network, no monitor):"
+            f" median {floor['median_ms']:.0f} ms, p90 {floor['p90_ms']:.0f} ms;"
+            f" each column's median over it: {over}"
+        )
+    elif bench.floor.error or bench.floor.column.failures:
+        lines.append(
+            "runc run alone: NOT MEASURED: " + (bench.floor.error or bench.floor.column.failures[0])
+        )
     for case in CASES:
         ratios = f.get(case, {}).get("ratios", {})
         a = ratios.get("estiba_cli_over_docker_cli_on_estiba")
