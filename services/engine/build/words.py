@@ -32,6 +32,22 @@ class Expander:
         out = self._scan(text, split=False)
         return out[0][0] or "" if out else ""
 
+    def text(self, text: str) -> str:
+        """Variables only (heredoc bodies): quotes are kept as written, ``\\$`` is a dollar."""
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            ch = text[i]
+            if ch == self.escape and text[i + 1 : i + 2] == "$":
+                out.append("$")
+                i += 2
+            elif ch == "$":
+                i = self._dollar(text, i + 1, out)
+            else:
+                out.append(ch)
+                i += 1
+        return "".join(out)
+
     def _scan(self, text: str, *, split: bool) -> list[tuple[str | None, bool]]:
         words: list[tuple[str | None, bool]] = []
         current: list[str] = []
@@ -158,3 +174,34 @@ class Expander:
     def _lookup(self, name: str) -> str:
         self.used.add(name)
         return self.env.get(name, "")
+
+
+def split_raw(text: str, escape: str = "\\") -> list[str]:
+    """Split on unquoted whitespace but keep quotes and escapes (ENV and LABEL pairs are split
+    first and expanded word by word, as Docker does)."""
+    out: list[str] = []
+    current: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == escape and i + 1 < len(text) and quote != "'":
+            current.append(text[i : i + 2])
+            i += 2
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch.isspace():
+            if current:
+                out.append("".join(current))
+                current = []
+            i += 1
+            continue
+        current.append(ch)
+        i += 1
+    if current:
+        out.append("".join(current))
+    return out

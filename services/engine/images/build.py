@@ -82,9 +82,9 @@ async def import_image(
 
 async def commit(
     ctx: ImageContext,
-    layer_tar: Path,
+    layer_tar: Path | None,
     *,
-    parent: ImageRecord,
+    parent: ImageRecord | None,
     container: dict[str, Any] | None = None,
     changes: list[str] | None = None,
     reference: str = "",
@@ -94,25 +94,30 @@ async def commit(
 ) -> ImageRecord:
     """A new image: ``parent``'s layers plus ``layer_tar`` (a container's diff, whiteouts as
     ``.wh.`` entries). ``container`` replaces the parent's container config, ``changes`` are
-    applied on top."""
+    applied on top. A build step also commits this way: without a layer for a step that only
+    changes the config (history says ``empty_layer``), without a parent after FROM scratch."""
     if reference:
         refs.parse(reference)
-    base = imageconfig.parse(parent.config)
-    top = parent.layers[-1].chain_id if parent.layers else None
-    with ctx.leases.hold([parent.id, *(x.chain_id for x in parent.layers)]):
-        layer = await in_thread(_make_on, ctx, layer_tar, top)
+    base = imageconfig.parse(parent.config) if parent is not None else None
+    below = parent.layers if parent is not None else ()
+    top = below[-1].chain_id if below else None
+    held = [parent.id] if parent is not None else []
+    with ctx.leases.hold([*held, *(x.chain_id for x in below)]):
+        layer = None if layer_tar is None else await in_thread(_make_on, ctx, layer_tar, top)
         created = imageconfig.timestamp()
         settings = change_rules.apply(
-            base.container if container is None else container, changes or []
+            (base.container if base else {}) if container is None else container, changes or []
         )
         entry: dict[str, Any] = {"created": created, "created_by": created_by}
         if comment:
             entry["comment"] = comment
         if author:
             entry["author"] = author
+        if layer is None:
+            entry["empty_layer"] = True
         config = imageconfig.new_config(
-            platform=base.platform,
-            diff_ids=[layer.diff_id],
+            platform=base.platform if base else ctx.platform,
+            diff_ids=[layer.diff_id] if layer else [],
             container=settings,
             history=[entry],
             created=created,
@@ -121,8 +126,9 @@ async def commit(
             base=base,
         )
         names = (refs.parse(reference).with_default_tag().tagged,) if reference else ()
+        layers = (*below, layer) if layer else below
         image = ImageRecord(
-            Digest.of(config), config, (*parent.layers, layer), names, parent=str(parent.id)
+            Digest.of(config), config, layers, names, parent=str(parent.id) if parent else ""
         )
         return await layering.record(ctx, image)
 

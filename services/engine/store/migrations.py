@@ -1,6 +1,6 @@
 """The schema of engine.db, one migration per released change.
 
-Version 5::
+Version 6::
 
     images        id (PK, sha256 of the config) · created_at (stored on this node)
                   · config (the config JSON, exact bytes) · parent (image id or '')
@@ -20,12 +20,18 @@ Version 5::
                   · health (healthcheck status, failing streak and last results; JSON)
     volumes       name (PK) · driver · created_at · labels (JSON) · options (JSON)
                   a directory <state>/volumes/<name>/_data exists for every row
+    build_cache   key (PK: sha256 of parent image, instruction and copied files)
+                  · image_id → images.id ON DELETE CASCADE (the step's result) · created_at
+                  · last_used
 
 An image's layers are listed lowest first (position 0 is the base). A layer directory
 ``<state>/layers/<chain id hex>`` exists for every row of ``layers``; a blob
 ``<state>/content/blobs/<alg>/<hex>`` exists for every ``images.id``, ``images.manifest`` and
 ``image_layers.blob_digest``. ``containers.image_id`` has no cascade on purpose: an image a
 container is built on cannot be deleted under it.
+
+A build step's result is an ordinary image (untagged unless it is the last step); removing
+the image forgets the cache entry with it.
 
 ``state`` is one of created, running, paused, restarting, exited, dead (Docker's words).
 """
@@ -126,6 +132,19 @@ MIGRATIONS = [
         "container health",
         """
         ALTER TABLE containers ADD COLUMN health TEXT NOT NULL DEFAULT '{}';
+        """,
+    ),
+    Migration(
+        6,
+        "build cache",
+        """
+        CREATE TABLE build_cache (
+            key TEXT PRIMARY KEY,
+            image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            last_used TEXT NOT NULL
+        );
+        CREATE INDEX build_cache_image ON build_cache(image_id);
         """,
     ),
 ]

@@ -1,0 +1,269 @@
+"""COPY and ADD: which files go where, their cache key, and the layer tar that holds them.
+
+Docker's rules for the destination: it is relative to WORKDIR unless absolute; a source
+directory's *contents* are copied into it; a file is copied *to* it, or *into* it when it ends
+in ``/``, already is a directory in the image, or several sources are copied at once (which
+then requires the trailing ``/``). New files and directories belong to 0:0 unless ``--chown``
+says otherwise, and keep their modes unless ``--chmod`` does. The destination path is resolved
+through the image's own symlinks (``/bin`` -> ``usr/bin`` stays a symlink), and every directory
+above a copied file is written with the metadata it already has in the image, so a COPY never
+changes the owner or mode of ``/usr``.
+
+ADD also unpacks a local tar archive (plain, gzip, bzip2 or xz) into the destination, and
+fetches a URL into it (``download``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import io
+import json
+import posixpath
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from services.engine.build import tree as trees
+from services.kit import errors
+
+Opener = Callable[[], BinaryIO]
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One thing the layer will hold, at ``path`` (clean, relative to the image root)."""
+
+    path: str
+    info: tarfile.TarInfo
+    digest: str = ""
+    """sha256 of a file's bytes; "" for directories and links."""
+    opener: Opener | None = None
+    archive: bool = False
+    """ADD of a local archive: the entries of the tar ``opener`` reads go below ``path``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A source as the builder found it: in a tree (context or image), or inline bytes."""
+
+    name: str
+    tree: trees.Tree | None = None
+    data: bytes | None = None
+    """Heredoc content or a downloaded file's bytes (``tree`` is None then)."""
+    mtime: int = 0
+    mode: int = 0o644
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    uid: int = 0
+    gid: int = 0
+    chmod: int | None = None
+    extract: bool = False
+    """ADD: unpack local tar archives."""
+
+
+def not_found(name: str) -> errors.NotFound:
+    return errors.NotFound(
+        f"file not found in build context or excluded by .dockerignore: stat {name}: "
+        "file does not exist",
+        reason="BUILD_SOURCE_UNKNOWN",
+    )
+
+
+def expand_globs(tree: trees.Tree, name: str) -> list[str]:
+    """The paths a source names; a glob may match several, a plain name must exist."""
+    cleaned = trees.clean(name)
+    if trees.has_glob(cleaned):
+        found = trees.glob(tree, cleaned)
+        if not found:
+            raise errors.NotFound(
+                f"no source files were specified or found for {name}",
+                reason="BUILD_SOURCE_UNKNOWN",
+            )
+        return found
+    return [cleaned]
+
+
+def plan(
+    sources: list[Source], dest: str, workdir: str, image: trees.Tree, options: Options
+) -> list[Entry]:
+    """What the layer will hold for copying ``sources`` to ``dest``."""
+    wants_dir = dest.endswith("/") or dest in (".", "")
+    target = posixpath.normpath(posixpath.join(workdir or "/", dest))
+    real = trees.resolve(image, target)
+    existing = image.lstat(real)
+    into = wants_dir or len(sources) > 1 or (existing is not None and existing.isdir())
+    if len(sources) > 1 and not wants_dir:
+        raise errors.InvalidArgument(
+            "When using COPY with more than one source file, the destination must be a "
+            "directory and end with a /",
+            reason="BUILD_DEST_NOT_DIR",
+        )
+    out: list[Entry] = []
+    for source in sources:
+        if source.tree is None:
+            path = trees.join(real, posixpath.basename(source.name)) if into else real
+            out.append(_inline(source, path, options))
+            continue
+        src = trees.resolve(source.tree, source.name)
+        info = source.tree.lstat(src)
+        if info is None:
+            raise not_found(source.name)
+        if info.isdir():
+            if real:
+                out.append(_directory(real, image, options))
+            for rel, child in trees.walk(source.tree, src):
+                out.append(_entry(source.tree, trees.join(src, rel), trees.join(real, rel),
+                                  child, options))  # fmt: skip
+            continue
+        path = trees.join(real, posixpath.basename(src)) if into else real
+        if not path:
+            raise errors.InvalidArgument(f"cannot copy {source.name} over the root directory")
+        entry = _entry(source.tree, src, path, info, options)
+        if options.extract and info.isreg() and _is_archive(source.tree, src):
+            entry = dataclasses.replace(entry, path=real, archive=True)
+        out.append(entry)
+    return out
+
+
+def _entry(
+    tree: trees.Tree,
+    src: str,
+    path: str,
+    info: tarfile.TarInfo,
+    options: Options,
+) -> Entry:
+    new = copy.copy(info)
+    new.name = path
+    new.uid, new.gid, new.uname, new.gname = options.uid, options.gid, "", ""
+    new.pax_headers = {}
+    if options.chmod is not None and not new.issym():
+        new.mode = options.chmod
+    if info.islnk():  # a hard link in the context: copied as the file it names
+        new.type = tarfile.REGTYPE
+        new.linkname = ""
+    if new.isreg():
+        return Entry(path, new, trees.file_digest(tree, src), lambda: tree.open(src))
+    return Entry(path, new)
+
+
+def new_dir(path: str, uid: int = 0, gid: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(trees.clean(path))
+    info.type = tarfile.DIRTYPE
+    info.mode, info.uid, info.gid, info.mtime = 0o755, uid, gid, int(time.time())
+    return info
+
+
+def _directory(path: str, image: trees.Tree, options: Options) -> Entry:
+    """The destination directory of a directory copy: as the image has it, or new."""
+    found = image.lstat(path)
+    info = tarfile.TarInfo(path)
+    info.type = tarfile.DIRTYPE
+    if found is not None and found.isdir():
+        info.mode, info.uid, info.gid, info.mtime = found.mode, found.uid, found.gid, found.mtime
+    else:
+        info.mode, info.uid, info.gid = 0o755, options.uid, options.gid
+        info.mtime = int(time.time())
+    return Entry(path, info)
+
+
+def _inline(source: Source, path: str, options: Options) -> Entry:
+    data = source.data or b""
+    info = tarfile.TarInfo(path)
+    info.size = len(data)
+    info.mode = options.chmod if options.chmod is not None else source.mode
+    info.uid, info.gid = options.uid, options.gid
+    info.mtime = source.mtime or int(time.time())
+    return Entry(path, info, hashlib.sha256(data).hexdigest(), lambda: _bytes_reader(data))
+
+
+def _bytes_reader(data: bytes) -> BinaryIO:
+    return io.BytesIO(data)
+
+
+def _is_archive(tree: trees.Tree, path: str) -> bool:
+    with tree.open(path) as handle:
+        head = handle.read(512)
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
+        return True
+    return len(head) == 512 and head[257:262] == b"ustar"
+
+
+def key_of(entries: list[Entry]) -> str:
+    """What the copied files are, for the cache: names, types, modes, owners, link targets and
+    content digests; never modification times."""
+    h = hashlib.sha256()
+    for e in entries:
+        i = e.info
+        row = [e.path, i.type.decode(), i.mode, i.uid, i.gid, i.linkname, e.digest, e.archive]
+        h.update(json.dumps(row).encode() + b"\n")
+    return h.hexdigest()
+
+
+def write_layer(entries: list[Entry], image: trees.Tree, target: Path, now: int) -> None:
+    """The layer tar at ``target``: the parents of every entry as the image has them (or new,
+    0755 and owned like the entries), then the entries. Blocking: run in a thread."""
+    written: set[str] = set()
+    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as tar:
+        for e in entries:
+            _parents(tar, e, image, written, now)
+            if e.archive:
+                _unpack_into(tar, e, written)
+                continue
+            if e.path in written or not e.path:
+                continue
+            written.add(e.path)
+            if e.opener is None:
+                tar.addfile(e.info)
+                continue
+            with e.opener() as handle:
+                tar.addfile(e.info, handle)
+
+
+def _parents(
+    tar: tarfile.TarFile, e: Entry, image: trees.Tree, written: set[str], now: int
+) -> None:
+    parts = e.path.split("/")
+    upto = len(parts) if e.archive else len(parts) - 1
+    for i in range(1, upto + 1):
+        parent = "/".join(parts[:i])
+        if parent in written:
+            continue
+        written.add(parent)
+        found = image.lstat(parent)
+        info = tarfile.TarInfo(parent)
+        info.type = tarfile.DIRTYPE
+        if found is not None and found.isdir():
+            info.mode, info.uid, info.gid, info.mtime = (
+                found.mode,
+                found.uid,
+                found.gid,
+                found.mtime,
+            )
+        else:
+            info.mode, info.uid, info.gid, info.mtime = 0o755, e.info.uid, e.info.gid, now
+        tar.addfile(info)
+
+
+def _unpack_into(tar: tarfile.TarFile, e: Entry, written: set[str]) -> None:
+    assert e.opener is not None
+    with e.opener() as handle, tarfile.open(fileobj=handle, mode="r|*") as inner:
+        for member in inner:
+            name = posixpath.normpath(member.name).lstrip("/")
+            if name in (".", "") or name == ".." or name.startswith("../"):
+                continue
+            if member.islnk() or member.issym():
+                pass
+            elif not (member.isreg() or member.isdir()):
+                continue
+            out = copy.copy(member)
+            out.name = trees.join(e.path, name)
+            if member.islnk():
+                out.linkname = trees.join(e.path, posixpath.normpath(member.linkname).lstrip("/"))
+            written.add(out.name)
+            tar.addfile(out, inner.extractfile(member) if member.isreg() else None)

@@ -1,0 +1,64 @@
+"""ADD <url>: the file is fetched at every build (its bytes are part of the cache key).
+
+As in Docker, the file is stored with mode 0600 under the URL path's last component (when the
+destination is a directory) and the modification time the server announces; it is never
+unpacked, even when it is an archive.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import posixpath
+import urllib.parse
+
+import aiohttp
+
+from services.kit import errors
+
+LIMIT = 1 << 30
+TIMEOUT = aiohttp.ClientTimeout(total=600, sock_connect=30)
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def file_name(url: str) -> str:
+    path = urllib.parse.urlparse(url).path
+    name = posixpath.basename(path.rstrip("/"))
+    if not name:
+        raise errors.InvalidArgument(
+            f"cannot determine a filename from url: {url}", reason="BUILD_URL_INVALID"
+        )
+    return name
+
+
+async def download(url: str) -> tuple[bytes, int]:
+    """The body and the Last-Modified time (0 if none) of ``url``."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.get(url) as response,
+        ):
+            if response.status != 200:
+                raise errors.FailedPrecondition(
+                    f"failed to GET {url} with status {response.status} {response.reason}",
+                    reason="BUILD_URL_FAILED",
+                )
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 20):
+                data += chunk
+                if len(data) > LIMIT:
+                    raise errors.ResourceExhausted(f"{url} is larger than {LIMIT} bytes")
+            modified = response.headers.get("Last-Modified", "")
+    except aiohttp.ClientError as exc:
+        raise errors.FailedPrecondition(
+            f"failed to GET {url}: {exc}", reason="BUILD_URL_FAILED"
+        ) from exc
+    when = 0
+    if modified:
+        try:
+            when = int(email.utils.parsedate_to_datetime(modified).timestamp())
+        except (TypeError, ValueError):
+            when = 0
+    return bytes(data), when

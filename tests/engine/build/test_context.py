@@ -1,0 +1,107 @@
+"""The build context: indexing a tar, .dockerignore, and lookups that stay inside it."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from services.engine.build import copying
+from services.engine.build import tree as trees
+from services.engine.build.context import ContextTree, Spool
+from services.engine.build.dockerignore import Matcher
+from services.kit import errors
+
+
+def make_tar(path: Path, entries: list[tuple[str, bytes | str | None]]) -> Path:
+    """Entries: (name, bytes) for files, (name, None) for dirs, (name, "->target") for links."""
+    with tarfile.open(path, "w") as tar:
+        for name, content in entries:
+            info = tarfile.TarInfo(name)
+            if content is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(content, str):
+                info.type, info.linkname = tarfile.SYMTYPE, content.removeprefix("->")
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    return path
+
+
+def test_symlinks_resolve_inside_the_context(tmp_path: Path) -> None:
+    ctx = ContextTree.load(make_tar(tmp_path / "c.tar", [
+        ("etc/passwd", b"mine"), ("abs", "->/etc/passwd"), ("rel", "->../../etc/passwd"),
+        ("dir/f", b"f"), ("dirlink", "->dir"),
+    ]))  # fmt: skip
+    assert trees.resolve(ctx, "abs") == "etc/passwd"
+    assert trees.resolve(ctx, "rel") == "etc/passwd"
+    assert trees.resolve(ctx, "dirlink/f") == "dir/f"
+    assert ctx.read("abs") == b"mine"
+    with pytest.raises(errors.InvalidArgument, match="outside the build context"):
+        trees.clean("../x")
+    assert trees.clean("/etc/passwd") == "etc/passwd"
+    ctx.close()
+
+
+def test_entries_outside_are_refused(tmp_path: Path) -> None:
+    for bad in ("../x", "/abs", "a/../../b"):
+        path = make_tar(tmp_path / "bad.tar", [(bad, b"x")])
+        with pytest.raises(errors.InvalidArgument, match="points outside the context"):
+            ContextTree.load(path)
+
+
+def test_dockerignore_hides_entries(tmp_path: Path) -> None:
+    ctx = ContextTree.load(make_tar(tmp_path / "c.tar", [
+        ("keep", b"k"), ("x.log", b"l"), ("vendor/a", b"a"), ("vendor/keep.go", b"g"),
+    ]))  # fmt: skip
+    ctx.ignore(Matcher.from_text("*.log\nvendor\n!vendor/keep.go\n"))
+    assert ctx.lstat("x.log") is None
+    assert ctx.lstat("vendor/a") is None
+    assert ctx.lstat("vendor/keep.go") is not None
+    assert sorted(trees.glob(ctx, "*")) == ["keep", "vendor"]
+    ctx.close()
+
+
+def test_gzip_context_is_ungzipped_while_spooled(tmp_path: Path) -> None:
+    raw = make_tar(tmp_path / "c.tar", [("Dockerfile", b"FROM scratch\n")]).read_bytes()
+    import gzip
+
+    spool = Spool(tmp_path / "spooled.tar")
+    data = gzip.compress(raw)
+    spool.write(data[:10])
+    spool.write(data[10:])
+    spool.close()
+    with ContextTree.load(spool.path) as ctx:
+        assert ctx.read("Dockerfile") == b"FROM scratch\n"
+
+
+def test_copy_plan_and_key_ignore_mtimes(tmp_path: Path) -> None:
+    opened: list[ContextTree] = []
+
+    def ctx_with(mtime: int, mode: int) -> ContextTree:
+        path = tmp_path / f"c{mtime}{mode}.tar"
+        with tarfile.open(path, "w") as tar:
+            info = tarfile.TarInfo("src/a.txt")
+            info.size, info.mtime, info.mode = 2, mtime, mode
+            tar.addfile(info, io.BytesIO(b"a\n"))
+        opened.append(ContextTree.load(path))
+        return opened[-1]
+
+    image = trees.DirTree(tmp_path / "empty-root")
+    sources = [copying.Source("src", ctx_with(1, 0o644))]
+    plan = copying.plan(sources, "/app/", "/", image, copying.Options(uid=5, gid=6))
+    assert [(e.path, e.info.uid, e.info.gid) for e in plan] == [("app", 5, 6), ("app/a.txt", 5, 6)]
+    again = copying.plan([copying.Source("src", ctx_with(2, 0o644))], "/app/", "/", image,
+                         copying.Options(uid=5, gid=6))  # fmt: skip
+    assert copying.key_of(plan) == copying.key_of(again)
+    other = copying.plan([copying.Source("src", ctx_with(1, 0o600))], "/app/", "/", image,
+                         copying.Options(uid=5, gid=6))  # fmt: skip
+    assert copying.key_of(plan) != copying.key_of(other)
+    with pytest.raises(errors.InvalidArgument, match="must be a directory and end with a /"):
+        copying.plan(sources * 2, "/app", "/", image, copying.Options())
+    for ctx in opened:
+        ctx.close()
