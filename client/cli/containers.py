@@ -149,6 +149,27 @@ def _split_tag(image: str) -> tuple[str, str]:
     return image, "latest"
 
 
+class StartFailed(ClientError):
+    """The container's process could not be started; ``exit_code`` is docker's for the cause:
+    127 when the command is not found, 126 when it cannot be invoked, else 125."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        lowered = message.lower()
+        self.exit_code = 125
+        if "executable file not found" in lowered or "no such file or directory" in lowered:
+            self.exit_code = 127
+        elif "permission denied" in lowered or "is a directory" in lowered:
+            self.exit_code = 126
+
+
+def _start(api: Transport, cid: str) -> None:
+    try:
+        api.request("POST", f"/containers/{cid}/start")
+    except APIError as exc:
+        raise StartFailed(exc.message) from exc
+
+
 def create(args: argparse.Namespace, api: Transport) -> int:
     output.line(_create(api, args.name, create_body(args)))
     return 0
@@ -158,7 +179,7 @@ def run(args: argparse.Namespace, api: Transport) -> int:
     body = create_body(args)
     cid = _create(api, args.name, body)
     if args.detach:
-        api.request("POST", f"/containers/{cid}/start")
+        _start(api, cid)
         output.line(cid)
         return 0
     condition = "removed" if args.rm else "next-exit"
@@ -201,7 +222,12 @@ def _attach_and_start(
     if waiting.status != 200:
         raise hijack.error_of(waiting)
     if start:
-        api.request("POST", f"/containers/{cid}/start")
+        try:
+            _start(api, cid)
+        except StartFailed:
+            sock.close()
+            waiter.close()
+            raise
     with _terminal(api, cid, tty and stdin):
         if stdin:
             keys = hijack.DETACH_KEYS if tty and not detach_keys else None

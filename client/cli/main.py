@@ -1,7 +1,8 @@
 """``estiba``: parse the command line, run one command, map failures to Docker's exit codes.
 
 Exit codes, as docker's: the command's own code on success or a container's code for ``run``;
-125 when estiba itself fails (cannot connect, an error from the daemon), with one line on stderr
+125 when estiba itself fails (bad usage, cannot connect, an error from the daemon), 126 when a
+container's command cannot be invoked and 127 when it is not found, with one line on stderr
 and no traceback.
 
 Only the module of the command being run is imported and given to the parser: a CLI that
@@ -36,7 +37,8 @@ COMMANDS = {
     "pull": "images", "push": "images", "images": "images", "rmi": "images", "tag": "images",
     "history": "images", "save": "images", "load": "images", "import": "images", "image": "images",
     "volume": "volumes", "network": "networks", "login": "login", "logout": "login",
-    "registry": "registry", "completion": "completion",
+    "events": "events",
+    "registry": "registry", "completion": "completion", "build": "build", "builder": "build",
 }  # fmt: skip
 MODULES = list(dict.fromkeys(COMMANDS.values()))
 
@@ -82,7 +84,10 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(complete(argv))
     parser = build_parser(command)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse's usage errors exit 2; docker's exit 125
+        sys.exit(EXIT_ESTIBA_ERROR if exc.code == 2 else exc.code)
     if not getattr(args, "run", None):
         parser.print_help()
         sys.exit(0)
@@ -91,6 +96,11 @@ def main(argv: list[str] | None = None) -> None:
         code = args.run(args, api)
     except ClientError as exc:
         output.error(f"estiba: {exc}")
+        code = getattr(exc, "exit_code", EXIT_ESTIBA_ERROR)  # 126/127: a command that cannot run
+    except OSError as exc:  # a local file or the terminal: still one line, no traceback
+        output.error(
+            f"estiba: {exc.strerror or exc}: {exc.filename}" if exc.filename else f"estiba: {exc}"
+        )
         code = EXIT_ESTIBA_ERROR
     except KeyboardInterrupt:
         code = 130

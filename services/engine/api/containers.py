@@ -18,6 +18,7 @@ from services.engine.containers.execs import ExecManager, ExecState
 from services.engine.containers.manager import ContainerManager, now
 from services.engine.containers.models import PAUSED, RUNNING
 from services.engine.containers.ports import Process
+from services.engine.events import actors
 from services.engine.runtime import cgroups
 from services.kit import errors
 from services.kit.tasks import spawn
@@ -51,7 +52,19 @@ class ContainersServicer(containers_pb2_grpc.ContainersServicer):
         return pb.ListContainersResponse(containers=[self._proto(c) for c in found])
 
     async def Start(self, request: pb.StartContainerRequest, context: Ctx) -> pb.Container:
-        return self._proto(await self._m.start(request.ref))
+        try:
+            return self._proto(await self._m.start(request.ref))
+        except errors.EstibaError:
+            await self._remove_if_auto(request.ref)
+            raise
+
+    async def _remove_if_auto(self, ref: str) -> None:
+        """An AutoRemove (``run --rm``) container whose start failed is removed, as Docker does:
+        the docker CLI waits for that removal before it reports the error."""
+        with contextlib.suppress(errors.EstibaError):
+            c = await self._m.get(ref)
+            if c.spec.auto_remove and c.state not in (RUNNING, PAUSED):
+                await self._m.remove(c.id, force=True)
 
     async def Stop(self, request: pb.StopContainerRequest, context: Ctx) -> pb.Container:
         c = await self._m.stop(request.ref, timeout=request.timeout, signal=request.signal)
@@ -210,6 +223,7 @@ class ContainersServicer(containers_pb2_grpc.ContainersServicer):
             await session.connect(self._m.runtime.attach_paths(c).attach_socket)
         else:  # created or exited: connected by the next start, before the process runs
             self._m.attach.hold(c.id, session)
+        actors.container(self._m.events, c, "attach")
         yield pb.AttachOutput(ready=True)
         detached = asyncio.Event()
         pump = spawn(

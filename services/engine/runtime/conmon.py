@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -150,6 +151,9 @@ class Conmon:
         return _parse_sync(message, err)
 
 
+LOGFMT_MSG = re.compile(r'\bmsg="((?:[^"\\]|\\.)*)"')
+
+
 def _parse_sync(message: bytes, stderr: bytes) -> int:
     if not message:
         detail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
@@ -165,10 +169,14 @@ def _parse_sync(message: bytes, stderr: bytes) -> int:
 
 
 def _clean(message: str) -> str:
-    """runc's error from conmon, without its log framing."""
+    """runc's error from conmon, without its log framing (JSON, or logfmt's msg="...")."""
     for line in reversed(message.strip().splitlines()):
         with contextlib.suppress(ValueError, AttributeError):
             return str(json.loads(line).get("msg", line))
+        found = LOGFMT_MSG.search(line)
+        if found:
+            with contextlib.suppress(ValueError):
+                return str(json.loads(f'"{found.group(1)}"'))
         if line.strip():
             return line.strip()
     return "unknown error"
