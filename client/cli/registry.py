@@ -1,4 +1,8 @@
-"""``estiba registry ls|tags|du|rm|gc|uploads``: administer the registry through the gateway."""
+"""``estiba registry ls|tags|du|rm|gc|uploads``: administer the registry through the gateway.
+
+Accounts and permissions (``user``, ``team``, ``robot``, ``grant``, ``anonymous``, ``quota``,
+``retention``, ``audit``, ``key``) are in ``registry_access``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 import urllib.parse
 from typing import Any
 
-from client.cli import output
+from client.cli import output, registry_access
 from client.transport import Transport
 
 BASE = "/estiba/v1/registry"
@@ -36,6 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.set_defaults(run=gc)
     v = verbs.add_parser("uploads", help="list upload sessions in progress")
     v.set_defaults(run=uploads)
+    registry_access.register(verbs)
 
 
 def _path(name: str) -> str:
@@ -133,6 +138,8 @@ def gc(args: argparse.Namespace, api: Transport) -> int:
     verb = "would remove" if report["dry_run"] else "removed"
     for m in report["manifests"]:
         output.line(f"{verb} manifest {m['repository']}@{m['digest']}")
+    for t in report["tags_removed"]:
+        output.line(f"{verb} tag {t['repository']}:{t['tag']} (retention)")
     for b in report["blobs"] + report["orphan_blobs"]:
         output.line(f"{verb} blob {b['digest']} ({output.human_bytes(int(b['size']))})")
     for u in report["uploads_expired"]:

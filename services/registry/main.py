@@ -19,6 +19,7 @@ from services.kit.db import Database
 from services.kit.log import get_logger
 from services.kit.settings import check_host_port
 from services.kit.tasks import spawn
+from services.registry.api.access import AccessServicer
 from services.registry.api.maintenance import MaintenanceServicer
 from services.registry.api.repositories import RepositoriesServicer
 from services.registry.api.system import SystemServicer
@@ -45,6 +46,7 @@ GRPC_SERVICES = [
     "estiba.registry.v1.System",
     "estiba.registry.v1.Repositories",
     "estiba.registry.v1.Maintenance",
+    "estiba.registry.v1.Access",
 ]
 
 
@@ -149,10 +151,12 @@ async def _grpc(
     maintenance = MaintenanceServicer(
         gc, services.uploads, interval=config.gc_interval, grace=config.gc_grace_period
     )
+    access = AccessServicer(services.access, gate.authenticator)
     registrars: list[grpcserver.Registrar] = [
         system.register,
         repositories.register,
         maintenance.register,
+        access.register,
     ]
     async with grpcserver.serving(config.grpc_target, registrars, services=GRPC_SERVICES):
         yield

@@ -68,4 +68,13 @@ def gc_report(r: GcReport) -> pb.GCReport:
         orphan_blobs=[pb.RemovedBlob(digest=b.digest, size=b.size) for b in r.orphan_blobs],
         orphan_uploads=list(r.orphan_uploads),
         bytes_freed=r.bytes_freed,
+        tags_removed=[
+            pb.RemovedTag(
+                repository=t.repository,
+                tag=t.name,
+                digest=t.digest,
+                pushed_at=timestamp(t.updated_at),
+            )
+            for t in r.tags
+        ],
     )

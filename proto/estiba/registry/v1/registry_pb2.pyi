@@ -656,6 +656,7 @@ class GCReport(_message.Message):
     ORPHAN_BLOBS_FIELD_NUMBER: _builtins.int
     ORPHAN_UPLOADS_FIELD_NUMBER: _builtins.int
     BYTES_FREED_FIELD_NUMBER: _builtins.int
+    TAGS_REMOVED_FIELD_NUMBER: _builtins.int
     dry_run: _builtins.bool
     """True if nothing was removed."""
     started_at: _builtins.str
@@ -692,6 +693,10 @@ class GCReport(_message.Message):
     def orphan_uploads(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Upload directories no session owned (left by a crash)."""
 
+    @_builtins.property
+    def tags_removed(self) -> _containers.RepeatedCompositeFieldContainer[Global___RemovedTag]:
+        """Tags that retention rules did not keep (removed before the sweep)."""
+
     def __init__(
         self,
         *,
@@ -706,14 +711,49 @@ class GCReport(_message.Message):
         orphan_blobs: _abc.Iterable[Global___RemovedBlob] | None = ...,
         orphan_uploads: _abc.Iterable[_builtins.str] | None = ...,
         bytes_freed: _builtins.int = ...,
+        tags_removed: _abc.Iterable[Global___RemovedTag] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs", b"blobs", "bytes_freed", b"bytes_freed", "dry_run", b"dry_run", "finished_at", b"finished_at", "links_removed", b"links_removed", "manifests", b"manifests", "orphan_blobs", b"orphan_blobs", "orphan_uploads", b"orphan_uploads", "repositories_removed", b"repositories_removed", "started_at", b"started_at", "uploads_expired", b"uploads_expired"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blobs", b"blobs", "bytes_freed", b"bytes_freed", "dry_run", b"dry_run", "finished_at", b"finished_at", "links_removed", b"links_removed", "manifests", b"manifests", "orphan_blobs", b"orphan_blobs", "orphan_uploads", b"orphan_uploads", "repositories_removed", b"repositories_removed", "started_at", b"started_at", "tags_removed", b"tags_removed", "uploads_expired", b"uploads_expired"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GCReport: _TypeAlias = GCReport  # noqa: Y015
+
+@_typing.final
+class RemovedTag(_message.Message):
+    """A tag removed by a retention rule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPOSITORY_FIELD_NUMBER: _builtins.int
+    TAG_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    PUSHED_AT_FIELD_NUMBER: _builtins.int
+    repository: _builtins.str
+    """The repository it was in."""
+    tag: _builtins.str
+    """The tag."""
+    digest: _builtins.str
+    """The manifest it pointed at."""
+    pushed_at: _builtins.str
+    """When it was last pushed, RFC 3339 in UTC."""
+    def __init__(
+        self,
+        *,
+        repository: _builtins.str = ...,
+        tag: _builtins.str = ...,
+        digest: _builtins.str = ...,
+        pushed_at: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "pushed_at", b"pushed_at", "repository", b"repository", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemovedTag: _TypeAlias = RemovedTag  # noqa: Y015
 
 @_typing.final
 class RunGCResponse(_message.Message):
