@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 from services.kit.settings import Common, check_host_port, grpc_target
@@ -26,6 +27,11 @@ class GatewayConfig(Common):
     unix:///path, or HOST:PORT."""
     info_timeout: float = 0.8
     """Seconds to wait for a service when gathering /info and /version; a slower one is down."""
+    nodes: tuple[str, ...] = ()
+    """The nodes (one engine + one netd each) behind this gateway, one entry each:
+    ``"NAME engine=TARGET netd=TARGET"``; a target left out is the ``engine``/``netd`` setting
+    above. Empty: the one local node, named ``node_name``. In the environment, entries are
+    separated by commas."""
 
     def validate(self) -> None:
         super().validate()
@@ -38,6 +44,7 @@ class GatewayConfig(Common):
             grpc_target(getattr(self, name), self.run_dir, name)
         if not 0 < self.info_timeout <= 10:
             raise ValueError("info_timeout must be between 0 and 10 seconds")
+        self.node_specs()
 
     @property
     def listen_url(self) -> str:
@@ -55,3 +62,50 @@ class GatewayConfig(Common):
     def target(self, service: str) -> str:
         """The gRPC target of ``service`` (engine, netd or registry)."""
         return grpc_target(getattr(self, service), self.run_dir, service)
+
+    def node_specs(self) -> list[NodeSpec]:
+        """The configured nodes, in order (the first is where anything unplaced goes)."""
+        if not self.nodes:
+            return [NodeSpec(self.node, self.target("engine"), self.target("netd"))]
+        specs: list[NodeSpec] = []
+        for index, entry in enumerate(self.nodes):
+            spec = _parse_node(entry, self, f"nodes[{index}]")
+            if any(s.name == spec.name for s in specs):
+                raise ValueError(f"nodes[{index}]: the node name {spec.name!r} is given twice")
+            specs.append(spec)
+        return specs
+
+
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeSpec:
+    """One node as configured: its name and the gRPC targets of its engine and netd."""
+
+    name: str
+    engine: str
+    netd: str
+
+
+def _parse_node(entry: str, config: GatewayConfig, key: str) -> NodeSpec:
+    """``"NAME engine=TARGET netd=TARGET"`` (targets optional) → NodeSpec, or ValueError."""
+    name, *pairs = entry.split()
+    if not NODE_NAME.fullmatch(name) or "=" in name:
+        raise ValueError(f"{key}: {name!r} is not a node name (letters, digits, '_.-')")
+    given: dict[str, str] = {}
+    for pair in pairs:
+        service, sep, target = pair.partition("=")
+        if not sep or service not in ("engine", "netd") or service in given:
+            raise ValueError(f"{key}: {pair!r} is not engine=TARGET or netd=TARGET (in {entry!r})")
+        try:
+            given[service] = grpc_target(target, config.run_dir, service)
+        except ValueError:
+            raise ValueError(
+                f"{key}: {service} must be unix:///PATH or HOST:PORT, not {target!r}"
+            ) from None
+    return NodeSpec(
+        name,
+        given.get("engine") or config.target("engine"),
+        given.get("netd") or config.target("netd"),
+    )
