@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.gateway.backends import Backends
 from services.gateway.config import GatewayConfig
 from services.gateway.keys import BACKENDS, CONFIG
 from services.gateway.middleware import MIDDLEWARES
+from services.gateway.nodes import NODES, Nodes, routing
 from services.gateway.routes import (
     containers,
     execs,
@@ -17,6 +17,7 @@ from services.gateway.routes import (
     images,
     misc,
     networks,
+    nodes,
     registry,
     system,
     volumes,
@@ -24,7 +25,7 @@ from services.gateway.routes import (
 
 
 def make_app(config: GatewayConfig) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES)
+    app = web.Application(middlewares=[*MIDDLEWARES, routing])
     app[CONFIG] = config
     app.cleanup_ctx.append(_backends)
     system.setup(app)
@@ -36,11 +37,14 @@ def make_app(config: GatewayConfig) -> web.Application:
     misc.setup(app)
     networks.setup(app)
     registry.setup(app)
+    nodes.setup(app)
     return app
 
 
 async def _backends(app: web.Application) -> AsyncIterator[None]:
-    backends = Backends.connect(app[CONFIG])
-    app[BACKENDS] = backends
+    """The nodes' channels; ``BACKENDS`` is the first node's, for what has no node of its own."""
+    nodes = Nodes(app[CONFIG])
+    app[NODES] = nodes
+    app[BACKENDS] = nodes.default.backends
     yield
-    await backends.close()
+    await nodes.close()

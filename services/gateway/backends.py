@@ -1,4 +1,8 @@
-"""The gateway's connections to the services: one gRPC channel and typed stubs per service."""
+"""The gateway's connections to the services: one gRPC channel and typed stubs per service.
+
+One ``Backends`` per node: the node's engine and netd, and the lab's registry (one channel to
+it, shared by every node's ``Backends``).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from estiba.engine.v1 import (
 )
 from estiba.netd.v1 import netd_pb2_grpc
 from estiba.registry.v1 import registry_pb2_grpc
-from services.gateway.config import GatewayConfig
+from services.gateway.config import GatewayConfig, NodeSpec
 from services.kit.grpcclient import open_channel
 
 if TYPE_CHECKING:
@@ -34,7 +38,7 @@ SERVICES = ("engine", "netd", "registry")
 
 @dataclasses.dataclass
 class Backends:
-    """Open channels to the three services of the local node."""
+    """Open channels to a node's engine and netd and to the registry."""
 
     channels: dict[str, grpc.aio.Channel]
     targets: dict[str, str]
@@ -50,11 +54,24 @@ class Backends:
     networks: NetworksAsyncStub
     sandboxes: SandboxesAsyncStub
 
+    owned: tuple[str, ...] = SERVICES
+    """The channels this one closes (not the registry's when it is shared)."""
+
     @classmethod
-    def connect(cls, config: GatewayConfig) -> Backends:
-        targets = {name: config.target(name) for name in SERVICES}
-        channels = {name: open_channel(target) for name, target in targets.items()}
+    def connect(
+        cls,
+        config: GatewayConfig,
+        node: NodeSpec | None = None,
+        registry: grpc.aio.Channel | None = None,
+    ) -> Backends:
+        """Channels to ``node`` (default: the first configured) and to the registry, reusing
+        ``registry`` when given."""
+        node = node or config.node_specs()[0]
+        targets = {"engine": node.engine, "netd": node.netd, "registry": config.target("registry")}
+        channels = {name: open_channel(t) for name, t in targets.items() if name != "registry"}
+        channels["registry"] = registry or open_channel(targets["registry"])
         return cls(
+            owned=SERVICES if registry is None else ("engine", "netd"),
             channels=channels,
             targets=targets,
             engine_system=engine_pb2_grpc.SystemStub(channels["engine"]),
@@ -71,4 +88,4 @@ class Backends:
         )
 
     async def close(self) -> None:
-        await asyncio.gather(*(ch.close() for ch in self.channels.values()))
+        await asyncio.gather(*(self.channels[name].close() for name in self.owned))

@@ -12,7 +12,7 @@ from aiohttp import web
 from estiba.engine.v1 import containers_pb2 as pb
 from services.gateway.docker import params
 from services.gateway.hijack import Hijacked, upgrade
-from services.gateway.keys import BACKENDS
+from services.gateway.nodes import backends_of
 from services.kit import reqctx
 from services.kit.grpcclient import call
 from services.kit.grpcerr import from_rpc_error
@@ -20,7 +20,7 @@ from services.kit.tasks import spawn
 
 
 async def attach(request: web.Request) -> web.StreamResponse:
-    stub = request.app[BACKENDS].containers
+    stub = backends_of(request).containers
     container = await call(
         stub.Get, pb.GetContainerRequest(ref=request.match_info["id"]), service="engine", timeout=30
     )

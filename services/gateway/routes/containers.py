@@ -11,7 +11,7 @@ from estiba.engine.v1 import containers_pb2 as pb
 from services.gateway.docker import containers_in, containers_out, params
 from services.gateway.errors import json_response
 from services.gateway.hijack import MULTIPLEXED, RAW
-from services.gateway.keys import BACKENDS
+from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.gateway.routes.attach import attach
 from services.kit import errors, reqctx
@@ -22,7 +22,7 @@ LONG = 3600.0 * 24 * 365
 
 
 def _stub(request: web.Request) -> Any:
-    return request.app[BACKENDS].containers
+    return backends_of(request).containers
 
 
 async def _get(request: web.Request, ref: str) -> pb.Container:

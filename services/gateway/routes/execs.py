@@ -14,7 +14,7 @@ from estiba.engine.v1 import containers_pb2 as pb
 from services.gateway.docker import params
 from services.gateway.errors import json_response
 from services.gateway.hijack import upgrade
-from services.gateway.keys import BACKENDS
+from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.gateway.routes.attach import relay
 from services.kit import errors, reqctx
@@ -25,7 +25,7 @@ TIMEOUT = 30.0
 
 
 def _stub(request: web.Request) -> Any:
-    return request.app[BACKENDS].containers
+    return backends_of(request).containers
 
 
 async def create(request: web.Request) -> web.Response:

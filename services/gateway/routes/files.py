@@ -15,7 +15,7 @@ from aiohttp import web
 from estiba.engine.v1 import containers_pb2 as pb
 from services.gateway.docker import params
 from services.gateway.errors import json_response
-from services.gateway.keys import BACKENDS
+from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.kit import errors, reqctx
 from services.kit.grpcclient import call, stream
@@ -31,7 +31,7 @@ GO_CHAR, GO_SETUID, GO_SETGID, GO_STICKY = 1 << 21, 1 << 23, 1 << 22, 1 << 20
 
 
 def _stub(request: web.Request) -> Any:
-    return request.app[BACKENDS].filesystems
+    return backends_of(request).filesystems
 
 
 def go_mode(mode: int) -> int:

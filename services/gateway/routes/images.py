@@ -13,7 +13,7 @@ from aiohttp import web
 from estiba.engine.v1 import images_pb2 as pb
 from services.gateway.docker import images_out, params
 from services.gateway.errors import json_response
-from services.gateway.keys import BACKENDS
+from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.kit import errors, reqctx
 from services.kit.grpcclient import call, stream
@@ -23,7 +23,7 @@ CHUNK = 1 << 20
 
 
 def _stub(request: web.Request) -> Any:
-    return request.app[BACKENDS].images
+    return backends_of(request).images
 
 
 def registry_auth(request: web.Request) -> pb.RegistryAuth:

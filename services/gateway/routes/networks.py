@@ -11,7 +11,8 @@ from estiba.engine.v1 import containers_pb2
 from estiba.netd.v1 import netd_pb2
 from services.gateway.docker import networks_out, params
 from services.gateway.errors import json_response
-from services.gateway.keys import BACKENDS, CONFIG
+from services.gateway.keys import CONFIG
+from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.kit import errors
 from services.kit.grpcclient import call
@@ -24,11 +25,11 @@ SETTINGS_TIMEOUT = 5.0  # a container's networks in inspect and ps: never worth 
 
 
 def _networks(request: web.Request) -> NetworksAsyncStub:
-    return request.app[BACKENDS].networks
+    return backends_of(request).networks
 
 
 def _sandboxes(request: web.Request) -> SandboxesAsyncStub:
-    return request.app[BACKENDS].sandboxes
+    return backends_of(request).sandboxes
 
 
 async def _predefined(request: web.Request, created: str = "") -> list[networks_out.Predefined]:
@@ -237,7 +238,7 @@ async def _container_id(
         raise errors.InvalidArgument("Container is required")
     try:
         reply = await call(
-            request.app[BACKENDS].containers.Get,
+            backends_of(request).containers.Get,
             containers_pb2.GetContainerRequest(ref=ref),
             service="engine",
             timeout=TIMEOUT,

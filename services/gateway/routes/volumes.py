@@ -9,7 +9,7 @@ from aiohttp import web
 from estiba.engine.v1 import volumes_pb2 as pb
 from services.gateway.docker import params
 from services.gateway.errors import json_response
-from services.gateway.keys import BACKENDS
+from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.kit.grpcclient import call
 
@@ -17,7 +17,7 @@ TIMEOUT = 30.0
 
 
 def _stub(request: web.Request) -> Any:
-    return request.app[BACKENDS].volumes
+    return backends_of(request).volumes
 
 
 def view(v: pb.Volume) -> dict[str, Any]:

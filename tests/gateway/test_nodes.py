@@ -1,0 +1,101 @@
+"""A gateway in front of two nodes, routing against real services: one node up, and one whose
+address answers nothing (a node that is down)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from services.gateway.app import make_app
+from services.gateway.config import GatewayConfig
+from services.kit import config as kconfig
+from tests.services.conftest import Instance, free_port
+
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[[web.Application], Awaitable[Client]]
+
+
+def load(env: dict[str, str]) -> GatewayConfig:
+    return kconfig.load(GatewayConfig, "gateway", env=env)
+
+
+# -- routing with a node that is down ---------------------------------------------------------
+
+
+@pytest.fixture
+def two_nodes(instance: Instance) -> web.Application:
+    """The instance's engine and netd as node "n1", and "n2" at an address nothing answers."""
+    port = free_port()
+    env = {
+        **instance.env,
+        "ESTIBA_GATEWAY_NODES": f"n1, n2 engine=127.0.0.1:{port} netd=127.0.0.1:{port}",
+    }
+    return make_app(load(env))
+
+
+async def body(response: Any, status: int) -> Any:
+    text = await response.text()
+    assert response.status == status, text
+    return json.loads(text) if text else None
+
+
+async def test_lists_leave_a_down_node_out_with_a_warning(
+    services: Instance, two_nodes: web.Application, aiohttp_client: MakeClient
+) -> None:
+    client = await aiohttp_client(two_nodes)
+    created = await body(
+        await client.post("/v1.44/containers/create", json={"Image": "busybox", "Cmd": ["true"]}),
+        201,
+    )
+    response = await client.get("/v1.44/containers/json", params={"all": "1"})
+    listed = await body(response, 200)
+    assert [(c["Id"], c["Labels"]["estiba.node"]) for c in listed] == [(created["Id"], "n1")]
+    assert response.headers["Warning"].startswith('199 estiba "node n2 is unavailable')
+    for path in ("/images/json", "/networks"):
+        response = await client.get(path)
+        items = await body(response, 200)
+        assert items, path
+        assert {i["Labels"]["estiba.node"] for i in items} == {"n1"}, path
+        assert "node n2" in response.headers["Warning"]
+    volumes = await body(await client.get("/volumes"), 200)
+    assert [w for w in volumes["Warnings"] if w.startswith("node n2 is unavailable")]
+    # Requests about the container reach n1, the one node that has it.
+    found = await body(await client.get(f"/containers/{created['Id'][:12]}/json"), 200)
+    assert found["Id"] == created["Id"]
+    assert (await client.delete(f"/containers/{created['Id']}")).status == 204
+
+
+async def test_placement_and_its_errors(
+    services: Instance, two_nodes: web.Application, aiohttp_client: MakeClient
+) -> None:
+    client = await aiohttp_client(two_nodes)
+    spec = {"Image": "busybox", "Cmd": ["true"]}
+    unknown = await body(await client.post("/containers/create?node=n9", json=spec), 400)
+    assert unknown["message"] == "no node named 'n9' (nodes: n1, n2)"
+    labelled = {**spec, "Labels": {"estiba.node": "n9"}}
+    assert (await body(await client.post("/containers/create", json=labelled), 400))["message"]
+    down = await client.post("/containers/create?node=n2", json=spec)
+    assert down.status == 503, await down.text()
+    # Unplaced: the least loaded node that answers, n1.
+    placed = await body(await client.post("/containers/create", json=spec), 201)
+    nodes = await body(await client.get("/estiba/v1/nodes"), 200)
+    by_name = {n["Name"]: n for n in nodes}
+    assert list(by_name) == ["n1", "n2"]
+    n1, n2 = by_name["n1"], by_name["n2"]
+    assert (n1["Status"], n1["Engine"]["Status"], n1["Netd"]["Status"]) == ("healthy",) * 3
+    assert (n1["Default"], n1["Containers"], n1["ContainersRunning"]) == (True, 1, 0)
+    assert n1["Images"] >= 1
+    assert n1["Version"]
+    assert n1["Engine"]["Address"] == f"unix://{services.run_dir / 'engine.sock'}"
+    assert (n2["Status"], n2["Engine"]["Status"], n2["Containers"]) == ("down", "down", 0)
+    assert n2["Engine"]["Error"] == "not reachable"
+    # A container no node has: 503, since n2 might have it.
+    missing = await client.get("/containers/nothing-here/json")
+    assert missing.status == 503
+    assert "nothing-here" in (await missing.json())["message"]
+    assert (await client.delete(f"/containers/{placed['Id']}")).status == 204
