@@ -39,6 +39,7 @@ from services.registry.http.context import Services
 from services.registry.store.blobfs import BlobFS
 from services.registry.store.migrations import MIGRATIONS
 from services.registry.store.sqlite import SqliteMetadata
+from services.registry.tlscert import server_context
 
 log = get_logger()
 
@@ -56,6 +57,8 @@ class Registry:
 
     http_address: str
     grpc_target: str
+    scheme: str
+    """"https" with TLS on, else "http"."""
     services: Services
     gc: GarbageCollector
     gate: Gate
@@ -122,21 +125,25 @@ async def open_registry(config: RegistryConfig) -> AsyncIterator[Registry]:
             _grpc(config, services, gc, gate),
             _scheduled_gc(config, gc),
         ):
-            yield Registry(http_address, config.grpc_target, services, gc, gate)
+            scheme = "https" if config.tls else "http"
+            yield Registry(http_address, config.grpc_target, scheme, services, gc, gate)
     finally:
         await db.close()
 
 
 @contextlib.asynccontextmanager
 async def _http(config: RegistryConfig, services: Services, gate: Gate) -> AsyncIterator[str]:
+    host, port = check_host_port(config.http_addr, "http_addr")
+    tls = None
+    if config.tls:
+        tls, _ = await server_context(config.tls_cert, config.tls_key, config.state_dir, host)
     runner = web.AppRunner(make_app(services, gate), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     try:
-        host, port = check_host_port(config.http_addr, "http_addr")
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls).start()
         bound = runner.addresses[0]
         address = f"{host}:{bound[1]}" if ":" not in host else f"[{host}]:{bound[1]}"
-        log.info("http_listening", address=address)
+        log.info("http_listening", address=address, tls=config.tls)
         yield address
     finally:
         await runner.cleanup()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -69,14 +70,25 @@ def start_registry(tmp_path: Path) -> StartRegistry:
         config = make_config(root or tmp_path, **overrides)
         async with (
             open_registry(config) as registry,
-            aiohttp.ClientSession() as session,
+            aiohttp.ClientSession(connector=_connector(config)) as session,
             grpc.aio.insecure_channel(config.grpc_target) as channel,
         ):
-            client = Client(session, f"http://{registry.http_address}")
+            client = Client(session, f"{registry.scheme}://{registry.http_address}")
             with blockbuster_ctx():  # from start-up done to shut-down, nothing may block
                 yield Running(registry, config, client, channel)
 
     return start
+
+
+def trusted_ca(config: RegistryConfig) -> Path:
+    """What a client of a TLS registry trusts: the configured or the generated certificate."""
+    return Path(config.tls_cert) if config.tls_cert else config.state_dir / "tls" / "ca.crt"
+
+
+def _connector(config: RegistryConfig) -> aiohttp.TCPConnector:
+    if not config.tls:
+        return aiohttp.TCPConnector()
+    return aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=trusted_ca(config)))
 
 
 @pytest.fixture

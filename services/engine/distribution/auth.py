@@ -83,8 +83,13 @@ async def fetch_token(
     creds: Credentials,
     *,
     registry: str,
+    verify: bool = True,
 ) -> Token:
-    """Ask the challenge's realm for a bearer token covering ``scopes``."""
+    """Ask the challenge's realm for a bearer token covering ``scopes``.
+
+    ``verify`` False skips checking the realm's TLS certificate, as for the registry itself
+    when it is an insecure registry (a self-signed certificate on a private network).
+    """
     realm = challenge.params.get("realm", "")
     if not realm.startswith(("https://", "http://")):
         raise errors.Unavailable(
@@ -98,7 +103,7 @@ async def fetch_token(
     if creds.username:
         headers["Authorization"] = creds.basic_header()
     try:
-        async with session.get(realm, params=query, headers=headers) as resp:
+        async with session.get(realm, params=query, headers=headers, ssl=verify) as resp:
             if resp.status in (401, 403):
                 raise errors.Unauthenticated(
                     f"{registry}: the token service refused "

@@ -102,7 +102,7 @@ async def login(registries: Registries, registry: str, creds: Credentials) -> No
         return  # the registry asks for no credentials at all
     for challenge in parse_challenges(header):
         if challenge.scheme == "bearer":
-            await fetch_token(session, challenge, [], creds, registry=registry)
+            await fetch_token(session, challenge, [], creds, registry=registry, verify=not plain)
             return
         if challenge.scheme == "basic":
             try:
@@ -141,6 +141,7 @@ class Repository:
         self._base = yarl.URL(f"https://{host}")
         self._actions = "pull,push" if push else "pull"
         self._auth: dict[str, str] = {}
+        self._verify = True
         if creds.registry_token:
             self._auth = {"Authorization": f"Bearer {creds.registry_token}"}
 
@@ -149,6 +150,7 @@ class Repository:
     async def ping(self, *, plain_http_allowed: bool) -> None:
         """GET /v2/ over HTTPS (or plain HTTP where allowed) and answer its challenge."""
         schemes = ["https", "http"] if plain_http_allowed else ["https"]
+        self._verify = not plain_http_allowed
         for i, scheme in enumerate(schemes):
             self._base = yarl.URL(f"{scheme}://{self._host}")
             try:
@@ -176,8 +178,9 @@ class Repository:
             if ch.scheme == "bearer":
                 scopes = [f"repository:{self.name}:{self._actions}", *extra_scopes]
                 token = await fetch_token(
-                    self._session, ch, scopes, self._creds, registry=self.registry
-                )
+                    self._session, ch, scopes, self._creds, registry=self.registry,
+                    verify=self._verify,
+                )  # fmt: skip
                 self._auth = {"Authorization": f"Bearer {token.value}"}
                 return
             if ch.scheme == "basic":
@@ -208,7 +211,11 @@ class Repository:
         for attempt in range(2):
             try:
                 resp = await self._session.request(
-                    method, target, headers={**(headers or {}), **self._auth}, data=data
+                    method,
+                    target,
+                    headers={**(headers or {}), **self._auth},
+                    data=data,
+                    ssl=self._verify,
                 )
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise unreachable(self.registry, exc) from exc
