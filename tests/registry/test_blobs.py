@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from services.registry.http.blobs import PIECE
 from tests.registry.conftest import Running
 from tests.registry.helpers import Client, digest_of, raw_request
 
@@ -172,6 +173,45 @@ async def test_ranges(client: Client) -> None:
     )
     assert head.status == 206
     assert head.headers["Content-Length"] == "100"
+
+
+async def test_a_blob_of_many_pieces_and_ranges_across_them(client: Client) -> None:
+    data = os.urandom(3 * PIECE + 12_345)
+    digest = digest_of(data)
+    await client.push_blob("pieces/x", data)
+
+    whole = await client.blob("pieces/x", digest)
+    assert (whole.status, whole.headers["Content-Length"]) == (200, str(len(data)))
+    assert whole.body == data
+    first, last = PIECE - 7, 2 * PIECE + 9  # starts and ends inside different pieces
+    across = await client.blob("pieces/x", digest, headers={"Range": f"bytes={first}-{last}"})
+    assert across.status == 206
+    assert across.body == data[first : last + 1]
+    assert across.headers["Content-Range"] == f"bytes {first}-{last}/{len(data)}"
+    tail = await client.blob("pieces/x", digest, headers={"Range": "bytes=-3"})
+    assert (tail.status, tail.body) == (206, data[-3:])
+
+
+async def test_an_empty_blob(client: Client) -> None:
+    digest = digest_of(b"")
+    assert (await client.push_blob("empty/x", b"")).status == 201
+    got = await client.blob("empty/x", digest)
+    assert (got.status, got.body, got.headers["Content-Length"]) == (200, b"", "0")
+    bad = await client.blob("empty/x", digest, headers={"Range": "bytes=0-"})
+    assert bad.status == 416
+
+
+async def test_the_digest_is_the_etag(client: Client) -> None:
+    data = os.urandom(5000)
+    digest = digest_of(data)
+    await client.push_blob("etag/x", data)
+    got = await client.blob("etag/x", digest)
+    assert got.headers["Etag"] == f'"{digest}"'
+    again = await client.blob("etag/x", digest, headers={"If-None-Match": f'"{digest}"'})
+    assert (again.status, again.body) == (304, b"")
+    assert again.headers["Docker-Content-Digest"] == digest
+    other = await client.blob("etag/x", digest, headers={"If-None-Match": '"sha256:0"'})
+    assert (other.status, other.body) == (200, data)
 
 
 async def test_bad_ranges_on_the_wire(registry: Running) -> None:
