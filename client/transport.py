@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -18,6 +20,7 @@ from client.errors import ConnectionFailed, from_status
 
 DEFAULT_HOST = "unix:///run/estiba/estiba.sock"
 API_PREFIX = "/v1.44"
+WARNING_TEXT = re.compile(r'"((?:[^"\\]|\\.)*)"')  # the quoted texts of an HTTP Warning header
 
 
 def resolve_host(host: str | None) -> str:
@@ -73,6 +76,9 @@ class Transport:
             data = response.read()
             self.close()
             raise from_status(response.status, _message(data, response.status))
+        if "warning" in response.headers:  # a list the gateway made without a node that is down
+            for text in WARNING_TEXT.findall(response.headers["warning"]):
+                sys.stderr.write("WARNING: " + re.sub(r"\\(.)", r"\1", text) + "\n")
         return response
 
     def request(

@@ -106,15 +106,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 # -- create and run ----------------------------------------------------------------------
 
 
-def _create(api: Transport, name: str, body: dict[str, Any]) -> str:
-    query = {"name": name} if name else None
+def _create(api: Transport, name: str, body: dict[str, Any], node: str = "") -> str:
+    query = {k: v for k, v in (("name", name), ("node", node)) if v} or None
     try:
         _, data = api.request("POST", "/containers/create", query=query, body=body)
     except NotFound as exc:
         if "image" not in exc.message.lower():
             raise
         output.error(f"Unable to find image '{_with_tag(body['Image'])}' locally")
-        pull(api, body["Image"])
+        pull(api, body["Image"], node=node)
         _, data = api.request("POST", "/containers/create", query=query, body=body)
     reply = json.loads(data)
     for warning in reply.get("Warnings") or []:
@@ -127,12 +127,12 @@ def _with_tag(image: str) -> str:
     return image if ":" in last or "@" in image else image + ":latest"
 
 
-def pull(api: Transport, image: str, *, quiet: bool = False) -> None:
+def pull(api: Transport, image: str, *, quiet: bool = False, node: str = "") -> None:
     name, tag = _split_tag(image)
     messages = api.stream_json(
         "POST",
         "/images/create",
-        query={"fromImage": name, "tag": tag},
+        query={"fromImage": name, "tag": tag, **({"node": node} if node else {})},
         headers={"X-Registry-Auth": auth_header(name)},
     )
     progress.show(messages, io.StringIO() if quiet else sys.stderr)
@@ -171,13 +171,13 @@ def _start(api: Transport, cid: str) -> None:
 
 
 def create(args: argparse.Namespace, api: Transport) -> int:
-    output.line(_create(api, args.name, create_body(args)))
+    output.line(_create(api, args.name, create_body(args), args.node))
     return 0
 
 
 def run(args: argparse.Namespace, api: Transport) -> int:
     body = create_body(args)
-    cid = _create(api, args.name, body)
+    cid = _create(api, args.name, body, args.node)
     if args.detach:
         _start(api, cid)
         output.line(cid)

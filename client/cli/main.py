@@ -37,6 +37,7 @@ COMMANDS = {
     "pull": "images", "push": "images", "images": "images", "rmi": "images", "tag": "images",
     "history": "images", "save": "images", "load": "images", "import": "images", "image": "images",
     "volume": "volumes", "network": "networks", "login": "login", "logout": "login",
+    "node": "nodes",
     "events": "events",
     "registry": "registry", "completion": "completion", "build": "build", "builder": "build",
 }  # fmt: skip

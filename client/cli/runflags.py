@@ -52,6 +52,7 @@ def add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ip", default="", help="a fixed address on a user-defined network")
     p.add_argument("--network-alias", action="append", default=[], help="another DNS name")
     p.add_argument("--expose", action="append", default=[], help="expose a port")
+    p.add_argument("--node", default="", help="the node to run on (see estiba node ls)")
     p.add_argument("image", help="the image")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
 
