@@ -29,9 +29,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from estiba.engine.v1 import containers_pb2, engine_pb2
+from estiba.engine.v1 import containers_pb2, engine_pb2, images_pb2, volumes_pb2
+from estiba.netd.v1 import netd_pb2
 from services.gateway.backends import Backends
 from services.gateway.config import GatewayConfig
+from services.gateway.docker import params
 from services.gateway.errors import json_response
 from services.kit import errors
 from services.kit.grpcclient import call, open_channel
@@ -132,6 +134,42 @@ class Nodes:
         self._remember(exec_id, node)
         return node
 
+    async def for_object(self, kind: str, ref: str) -> Node:
+        """The node holding the image, volume or network ``ref``: the first node if it has one
+        (every node has the network "bridge", and often the same images), else the one other
+        node that has it; the first node when none does, to answer "not found" in its words."""
+        ask = {
+            "image": lambda n: call(
+                n.backends.images.Inspect,
+                images_pb2.InspectImageRequest(image=ref),
+                service="engine",
+                timeout=ROUTE_TIMEOUT,
+            ),
+            "volume": lambda n: call(
+                n.backends.volumes.Get,
+                volumes_pb2.GetVolumeRequest(name=ref),
+                service="engine",
+                timeout=ROUTE_TIMEOUT,
+            ),
+            "network": lambda n: call(
+                n.backends.networks.GetNetwork,
+                netd_pb2.GetNetworkRequest(network=ref),
+                service="netd",
+                timeout=ROUTE_TIMEOUT,
+            ),
+        }[kind]
+        found, _ = await self._ask_all(ask)
+        holders = [node for node, _ in found]
+        if not holders or self.default in holders:
+            return self.default
+        if len(holders) == 1:
+            return holders[0]
+        names = ", ".join(n.name for n in holders)
+        raise errors.InvalidArgument(
+            f"{kind} {ref!r} is on several nodes ({names}): name one with ?node=NAME",
+            reason="NODE_AMBIGUOUS",
+        )
+
     async def for_new(self, requested: str = "") -> Node:
         """``requested``, else the healthy node running the fewest containers (ties: the first
         configured). Unavailable if no node answers."""
@@ -193,18 +231,17 @@ class Nodes:
     # -- lists over every node --------------------------------------------------------------
 
     async def each(
-        self, request: web.Request, handler: Handler
+        self, request: web.Request, handler: Handler, nodes: list[Node]
     ) -> tuple[list[tuple[Node, Any]], list[str]]:
-        """``handler`` run once per node on a copy of ``request`` routed there: the decoded JSON
-        answers of the nodes that answered, and a warning for each that did not."""
-        nodes = list(self.nodes.values())
+        """``handler`` run once per node of ``nodes`` on a copy of ``request`` routed there: the
+        decoded JSON answers of the nodes that answered, and a warning for each that did not."""
 
         async def one(node: Node) -> Any:
             copy = request.clone()
             copy[NODE] = node
             response = await handler(copy)
             if not isinstance(response, web.Response) or response.status != 200:
-                raise errors.Internal(f"the list handler for {request.path} did not answer 200")
+                raise errors.Internal(f"the handler for {request.path} did not answer 200")
             return json.loads(response.body or b"null")  # type: ignore[arg-type]
 
         answers = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
@@ -253,8 +290,23 @@ def _choose(
 
 NODES = web.AppKey("nodes", Nodes)
 
-LISTS = ("/containers/json", "/images/json", "/volumes", "/networks")
+MERGED = {
+    ("GET", "/containers/json"),
+    ("GET", "/images/json"),
+    ("GET", "/volumes"),
+    ("GET", "/networks"),
+    ("GET", "/system/df"),
+    ("POST", "/containers/prune"),
+    ("POST", "/images/prune"),
+    ("POST", "/volumes/prune"),
+    ("POST", "/networks/prune"),
+}
 CREATES = ("/containers/create", "/networks/create", "/volumes/create")
+OBJECTS = {
+    "/images/{name}": "image",
+    "/volumes/{name}": "volume",
+    "/networks/{id}": "network",
+}
 
 
 @web.middleware
@@ -262,15 +314,15 @@ async def routing(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Route the request to its node (see the module's docstring), or fan a list out."""
     nodes = request.app[NODES]
     path = _route_path(request)
-    if nodes.several and request.method == "GET" and path in LISTS:
+    if nodes.several and (request.method, path) in MERGED and "node" not in request.query:
         return await _merged(request, handler, nodes, path)
-    node, from_cache = await _node_for(request, nodes, path)
+    node, cached = await _node_for(request, nodes, path)
     request[NODE] = node
     try:
         return await handler(request)
     except errors.NotFound:
-        if from_cache:  # gone since it was remembered: ask every node next time
-            nodes.forget(request.match_info.get("id", ""))
+        if cached:  # gone since it was remembered: ask every node next time
+            nodes.forget(cached)
         raise
 
 
@@ -281,18 +333,18 @@ def _route_path(request: web.Request) -> str:
     return canonical.removeprefix(VERSION_PREFIX)
 
 
-async def _node_for(request: web.Request, nodes: Nodes, path: str) -> tuple[Node, bool]:
-    """The request's node, and whether it came from the cache."""
+async def _node_for(request: web.Request, nodes: Nodes, path: str) -> tuple[Node, str]:
+    """The request's node, and the reference it was found by in the cache ("" if not)."""
     requested = request.query.get("node", "")
     if path in CREATES:
         requested = requested or await _label_of(request)
         if path == "/containers/create":
-            return await nodes.for_new(requested), False
-        return (nodes.named(requested) if requested else nodes.default), False
+            return await nodes.for_new(requested), ""
+        return (nodes.named(requested) if requested else nodes.default), ""
     if requested:
-        return nodes.named(requested), False
+        return nodes.named(requested), ""
     if not nodes.several:
-        return nodes.default, False
+        return nodes.default, ""
     ref = ""
     if path.startswith("/containers/{id}"):
         ref = request.match_info["id"]
@@ -303,15 +355,26 @@ async def _node_for(request: web.Request, nodes: Nodes, path: str) -> tuple[Node
         ref = str(body.get("Container") or "")
     elif path.startswith("/exec/{id}"):
         exec_id = request.match_info["id"]
-        cached = nodes.is_cached(exec_id)
+        cached = exec_id if nodes.is_cached(exec_id) else ""
         return await nodes.for_exec(exec_id), cached
+    elif (kind := _object_kind(path)) is not None:
+        name = request.match_info.get("name") or request.match_info.get("id", "")
+        return await nodes.for_object(kind, name), ""
     if not ref:
-        return nodes.default, False
-    cached = nodes.is_cached(ref)
+        return nodes.default, ""
+    cached = ref if nodes.is_cached(ref) else ""
     try:
         return await nodes.for_container(ref), cached
     except errors.NotFound:
-        return nodes.default, False  # the handler says "No such container" in its own words
+        return nodes.default, ""  # the handler says "No such container" in its own words
+
+
+def _object_kind(path: str) -> str | None:
+    """ "image" for /images/{name}/..., "volume" and "network" for theirs; None otherwise."""
+    for prefix, kind in OBJECTS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return kind
+    return None
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -334,17 +397,21 @@ async def _label_of(request: web.Request) -> str:
 async def _merged(
     request: web.Request, handler: Handler, nodes: Nodes, path: str
 ) -> web.StreamResponse:
-    """One list from every node's answer, each item labelled with its node."""
-    answers, warnings = await nodes.each(request, handler)
-    if not answers:
+    """One answer from every node's (or those a ``label=estiba.node=NAME`` filter names), list
+    items labelled with their node; a node that does not answer is a warning."""
+    chosen, request = _narrowed(request, nodes)
+    answers, warnings = await nodes.each(request, handler, chosen)
+    if not answers and warnings:
         raise errors.Unavailable("no node answered: " + "; ".join(warnings))
-    if path == "/volumes":
-        merged: Any = {
-            "Volumes": [_tag(v, n) for n, a in answers for v in a.get("Volumes") or []],
-            "Warnings": [w for _, a in answers for w in a.get("Warnings") or []] + warnings or None,
-        }
-    else:
+    if not answers:  # a filter no node can match
+        return json_response({"Volumes": [], "Warnings": None} if path == "/volumes" else [])
+    merged: Any
+    if isinstance(answers[0][1], list):
         merged = [_tag(item, n) for n, a in answers for item in a or []]
+    else:
+        merged = _merge_objects(answers, tag=path == "/volumes")
+    if path == "/volumes":
+        merged["Warnings"] = (merged.get("Warnings") or []) + warnings or None
     if path == "/containers/json":
         merged.sort(key=lambda c: -int(c.get("Created") or 0))
         limit = request.query.get("limit", "")
@@ -354,6 +421,45 @@ async def _merged(
     if warnings:  # RFC 7234's Warning: one header, the warnings separated by commas
         response.headers["Warning"] = ", ".join(f'199 estiba "{_quoted(t)}"' for t in warnings)
     return response
+
+
+def _narrowed(request: web.Request, nodes: Nodes) -> tuple[list[Node], web.Request]:
+    """The nodes a ``label`` filter ``estiba.node=NAME`` picks, and the request without that
+    filter (no engine stores the label: the gateway adds it to what it lists)."""
+    filters = params.filters(request)
+    labels = filters.get("label", [])
+    ours = [v for v in labels if v.partition("=")[0] == NODE_LABEL]
+    if not ours:
+        return list(nodes.nodes.values()), request
+    names = {v.partition("=")[2] for v in ours} - {""}  # "estiba.node" alone: any node
+    chosen = [nodes.named(name) for name in names] if names else list(nodes.nodes.values())
+    if len(names) > 1:
+        chosen = []  # every label filter must hold, and an item has one node
+    rest = [v for v in labels if v not in ours]
+    if rest:
+        filters["label"] = rest
+    else:
+        filters.pop("label")
+    query = {k: v for k, v in request.query.items() if k != "filters"}
+    if filters:
+        query["filters"] = json.dumps(filters)
+    return chosen, request.clone(rel_url=request.rel_url.with_query(query))
+
+
+def _merge_objects(answers: list[tuple[Node, Any]], *, tag: bool) -> dict[str, Any]:
+    """Object answers (prunes, df, the volume list) field by field: lists joined, numbers
+    added; ``tag`` labels the items of the lists with their node."""
+    merged: dict[str, Any] = {}
+    for node, answer in answers:
+        for key, value in (answer or {}).items():
+            if isinstance(value, list):
+                items = [_tag(v, node) if tag and isinstance(v, dict) else v for v in value]
+                merged[key] = (merged.get(key) or []) + items
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                merged[key] = merged.get(key, 0) + value
+            else:
+                merged.setdefault(key, value)
+    return merged
 
 
 def _tag(item: dict[str, Any], node: Node) -> dict[str, Any]:

@@ -162,6 +162,17 @@ def test_two_nodes_place_list_reach_and_survive_one_going_down(lab: Lab) -> None
     assert images["Repository"] == "busybox"
     networks = inst.estiba("network", "ls", "--format", '{{.Name}} {{.Label "estiba.node"}}')
     assert {"bridge n1", "bridge n2"} <= set(networks.stdout.splitlines())
+    on_n2 = inst.docker("ps", "--filter", "label=estiba.node=n2", "--format", "{{.Names}}")
+    assert sorted(on_n2.stdout.split()) == ["free", "on-n2"]
+
+    # A network made on n2 by its label; named later, it is found there.
+    inst.docker("network", "create", "--label", "estiba.node=n2", "lab2")
+    found = inst.docker("network", "ls", "--filter", "label=estiba.node=n2", "--format",
+                        "{{.Name}}").stdout.split()  # fmt: skip
+    assert sorted(found) == ["bridge", "host", "lab2", "none"]
+    assert inst.docker("network", "inspect", "--format", "{{.Name}}", "lab2").stdout == "lab2\n"
+    inst.docker("network", "rm", "lab2")
+    assert "lab2" not in inst.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
 
     # Requests about a container reach its node, by name, short id and full id.
     assert inst.estiba("logs", "on-n2").stdout == f"hello from {on2[:12]}\n"

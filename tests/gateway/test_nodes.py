@@ -99,3 +99,29 @@ async def test_placement_and_its_errors(
     assert missing.status == 503
     assert "nothing-here" in (await missing.json())["message"]
     assert (await client.delete(f"/containers/{placed['Id']}")).status == 204
+
+
+async def test_a_node_label_filter_narrows_and_prunes_merge(
+    services: Instance, two_nodes: web.Application, aiohttp_client: MakeClient
+) -> None:
+    client = await aiohttp_client(two_nodes)
+    spec = {"Image": "busybox", "Cmd": ["true"], "Labels": {"team": "a"}}
+    made = await body(await client.post("/containers/create?node=n1", json=spec), 201)
+    only_n1 = {"all": "1", "filters": json.dumps({"label": ["estiba.node=n1", "team=a"]})}
+    response = await client.get("/containers/json", params=only_n1)
+    assert [c["Id"] for c in await body(response, 200)] == [made["Id"]]
+    assert "Warning" not in response.headers  # n2 was not asked
+    other_team = {
+        "all": "1",
+        "filters": json.dumps({"label": {"estiba.node=n1": True, "team=b": True}}),
+    }
+    assert await body(await client.get("/containers/json", params=other_team), 200) == []
+    unknown = {"filters": json.dumps({"label": ["estiba.node=n9"]})}
+    response = await client.get("/containers/json", params=unknown)
+    assert (await body(response, 400))["message"] == "no node named 'n9' (nodes: n1, n2)"
+    response = await client.post("/containers/prune")
+    pruned = await body(response, 200)
+    assert pruned["ContainersDeleted"] == [made["Id"]]
+    assert "node n2" in response.headers["Warning"]
+    volumes = await body(await client.post("/volumes/prune"), 200)
+    assert volumes["SpaceReclaimed"] == 0

@@ -15,7 +15,7 @@ from estiba.engine.v1 import images_pb2 as ipb
 from estiba.engine.v1 import volumes_pb2 as vpb
 from services.gateway.docker import containers_out, images_out, params
 from services.gateway.errors import docker_error, json_response
-from services.gateway.keys import BACKENDS
+from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.kit.grpcclient import call
 
@@ -27,7 +27,7 @@ async def prune_containers(request: web.Request) -> web.Response:
     req = cpb.PruneContainersRequest()
     for key, values in params.filters(request).items():
         req.filters[key].values.extend(values)
-    reply = await call(request.app[BACKENDS].containers.Prune, req, service="engine", timeout=LONG)
+    reply = await call(backends_of(request).containers.Prune, req, service="engine", timeout=LONG)
     return json_response(
         {"ContainersDeleted": list(reply.deleted) or None, "SpaceReclaimed": reply.space_reclaimed}
     )
@@ -37,7 +37,7 @@ async def prune_images(request: web.Request) -> web.Response:
     filters = params.filters(request)
     dangling = filters.get("dangling", ["true"])
     req = ipb.PruneImagesRequest(all=dangling[0] in ("false", "0"), labels=filters.get("label", []))
-    reply = await call(request.app[BACKENDS].images.Prune, req, service="engine", timeout=LONG)
+    reply = await call(backends_of(request).images.Prune, req, service="engine", timeout=LONG)
     items = [
         {"Untagged": i.untagged} if i.untagged else {"Deleted": i.deleted} for i in reply.items
     ]
@@ -50,7 +50,7 @@ async def prune_build_cache(request: web.Request) -> web.Response:
 
 
 async def system_df(request: web.Request) -> web.Response:
-    backends = request.app[BACKENDS]
+    backends = backends_of(request)
     images = await call(
         backends.images.List, ipb.ListImagesRequest(all=True), service="engine", timeout=60
     )
