@@ -9,16 +9,15 @@ added to the tar under a private name, as docker does.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import secrets
 import stat
 import sys
 import tarfile
-import tempfile
 import urllib.parse
-from typing import IO, BinaryIO
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from client import progress
 from client.cli import output
@@ -74,39 +73,118 @@ def query(args: argparse.Namespace, dockerfile: str) -> list[tuple[str, str]]:
     return out
 
 
-def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.mode = stat.S_IMODE(st.st_mode)
-    info.mtime = int(st.st_mtime)
-    return info
+BLOCK = 512
+CHUNK = 1 << 20
 
 
-def write_context(root: str, out: IO[bytes], extra: tuple[str, bytes] | None) -> None:
-    """The directory ``root`` as a tar on ``out``, parents first, names sorted."""
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for directory, dirs, files in os.walk(root):
-            dirs.sort()
-            rel_dir = os.path.relpath(directory, root)
-            for name in sorted(dirs) + sorted(files):
-                full = os.path.join(directory, name)
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                st = os.lstat(full)
-                info = _info(rel, st)
-                if stat.S_ISDIR(st.st_mode):
-                    info.type = tarfile.DIRTYPE
-                    tar.addfile(info)
-                elif stat.S_ISLNK(st.st_mode):
-                    info.type = tarfile.SYMTYPE
-                    info.linkname = os.readlink(full)
-                    tar.addfile(info)
-                elif stat.S_ISREG(st.st_mode):
-                    info.size = st.st_size
-                    with open(full, "rb") as handle:
-                        tar.addfile(info, handle)
-        if extra is not None:
-            info = tarfile.TarInfo(extra[0])
-            info.size, info.mode = len(extra[1]), 0o644
-            tar.addfile(info, io.BytesIO(extra[1]))
+def _octal(value: int, width: int) -> bytes:
+    return b"%0*o\0" % (width - 1, value)
+
+
+def header(name: str, kind: bytes, *, mode: int, size: int = 0, mtime: int = 0,
+           link: str = "") -> bytes:  # fmt: skip
+    """A ustar header (owner 0:0, as docker sends a context), with a PAX header first when a
+    name, a link target or a size does not fit."""
+    raw_name, raw_link = (
+        name.encode("utf-8", "surrogateescape"),
+        link.encode("utf-8", "surrogateescape"),
+    )
+    pax: list[tuple[str, bytes]] = []
+    if len(raw_name) > 100:
+        pax.append(("path", raw_name))
+    if len(raw_link) > 100:
+        pax.append(("linkpath", raw_link))
+    if size >= 8**11:
+        pax.append(("size", str(size).encode()))
+    out = b""
+    if pax:
+        records = b"".join(_pax_record(k, v) for k, v in pax)
+        out = header("././@PaxHeader", b"x", mode=0o644, size=len(records)) + _padded(records)
+    block = bytearray(BLOCK)
+    block[0:100] = raw_name[:100].ljust(100, b"\0")
+    block[100:108] = _octal(mode & 0o7777, 8)
+    block[108:116] = _octal(0, 8)
+    block[116:124] = _octal(0, 8)
+    block[124:136] = _octal(size if size < 8**11 else 0, 12)
+    block[136:148] = _octal(max(mtime, 0), 12)
+    block[148:156] = b" " * 8
+    block[156:157] = kind
+    block[157:257] = raw_link[:100].ljust(100, b"\0")
+    block[257:265] = b"ustar\x0000"
+    block[148:156] = b"%06o\0 " % sum(block)
+    return out + bytes(block)
+
+
+def _pax_record(key: str, value: bytes) -> bytes:
+    body = b" " + key.encode() + b"=" + value + b"\n"
+    length = len(body) + len(str(len(body)))
+    if len(str(length)) != len(str(len(body))):
+        length += 1
+    return str(length).encode() + body
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % BLOCK)
+
+
+def context_tar(root: str, extra: tuple[str, bytes] | None) -> Iterator[bytes]:
+    """The directory ``root`` as a tar, made as it is read: parents first, names sorted."""
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        rel_dir = os.path.relpath(directory, root)
+        for name in sorted(dirs) + sorted(files):
+            full = os.path.join(directory, name)
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            st = os.lstat(full)
+            mode, mtime = stat.S_IMODE(st.st_mode), int(st.st_mtime)
+            if stat.S_ISDIR(st.st_mode):
+                yield header(rel, tarfile.DIRTYPE, mode=mode, mtime=mtime)
+            elif stat.S_ISLNK(st.st_mode):
+                link = os.readlink(full)
+                yield header(rel, tarfile.SYMTYPE, mode=mode, mtime=mtime, link=link)
+            elif stat.S_ISREG(st.st_mode):
+                yield from _file(full, rel, mode, mtime)
+    if extra is not None:
+        yield header(extra[0], tarfile.REGTYPE, mode=0o644, size=len(extra[1]))
+        yield _padded(extra[1])
+    yield b"\0" * (2 * BLOCK)
+
+
+def _file(full: str, rel: str, mode: int, mtime: int) -> Iterator[bytes]:
+    with open(full, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        yield header(rel, tarfile.REGTYPE, mode=mode, size=size, mtime=mtime)
+        left = size
+        while left > 0:
+            chunk = handle.read(min(CHUNK, left))
+            if not chunk:
+                raise ClientError(f"{full} shrank while it was sent")
+            left -= len(chunk)
+            yield chunk
+        yield b"\0" * (-size % BLOCK)
+
+
+class TarReader:
+    """``context_tar`` as a file object: what the transport reads the body from."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._buffer = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            piece = next(self._pieces, None)
+            if piece is None:
+                break
+            self._buffer += piece
+        if size < 0:
+            size = len(self._buffer)
+        out = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return out
+
+    def close(self) -> None:
+        pass
 
 
 def _context(args: argparse.Namespace) -> tuple[BinaryIO, str]:
@@ -130,10 +208,7 @@ def _context(args: argparse.Namespace) -> tuple[BinaryIO, str]:
             raise ClientError(f"unable to read the Dockerfile {dockerfile}: {exc}") from exc
         name = f".dockerfile.{secrets.token_hex(10)}"
         extra = (name, data)
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
-    write_context(root, spool, extra)
-    spool.seek(0)
-    return spool, name
+    return TarReader(context_tar(root, extra)), name  # type: ignore[return-value]
 
 
 def build(args: argparse.Namespace, api: Transport) -> int:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from estiba.engine.v1 import (
+    build_pb2_grpc,
     containers_pb2_grpc,
     engine_pb2_grpc,
     images_pb2_grpc,
@@ -24,6 +25,7 @@ from services.gateway.config import GatewayConfig, NodeSpec
 from services.kit.grpcclient import open_channel
 
 if TYPE_CHECKING:
+    from estiba.engine.v1.build_pb2_grpc import BuilderAsyncStub
     from estiba.engine.v1.containers_pb2_grpc import ContainersAsyncStub, FilesystemsAsyncStub
     from estiba.engine.v1.engine_pb2_grpc import SystemAsyncStub as EngineSystemStub
     from estiba.engine.v1.images_pb2_grpc import ImagesAsyncStub
@@ -53,6 +55,7 @@ class Backends:
     registry_maintenance: MaintenanceAsyncStub
     networks: NetworksAsyncStub
     sandboxes: SandboxesAsyncStub
+    builder: BuilderAsyncStub
 
     owned: tuple[str, ...] = SERVICES
     """The channels this one closes (not the registry's when it is shared)."""
@@ -85,6 +88,7 @@ class Backends:
             registry_maintenance=registry_pb2_grpc.MaintenanceStub(channels["registry"]),
             networks=netd_pb2_grpc.NetworksStub(channels["netd"]),
             sandboxes=netd_pb2_grpc.SandboxesStub(channels["netd"]),
+            builder=build_pb2_grpc.BuilderStub(channels["engine"]),
         )
 
     async def close(self) -> None:

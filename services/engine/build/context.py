@@ -9,15 +9,17 @@ named absolutely or with ``..`` are refused all the same: no honest client sends
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
+import mmap
 import posixpath
 import tarfile
 import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from services.engine.build import dockerignore
+from services.engine.build import dockerignore, tarindex
 from services.engine.build import tree as trees
 from services.kit import errors
 
@@ -71,22 +73,24 @@ class ContextTree:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._raw = path.open("rb")
-        self._tar: tarfile.TarFile | None = None
+        self._map: mmap.mmap | None = None
         self.entries: dict[str, tarfile.TarInfo] = {"": _dir_info("")}
         self.children: dict[str, set[str]] = {"": set()}
-        self._digests: dict[str, str] = {}
+        self._data: dict[str, tuple[int, int, str]] = {}
+        """path -> (offset, size, sha256) of every regular file (hard links: their target's)."""
+        self._names: list[str] | None = None
 
     @classmethod
     def load(cls, path: Path) -> ContextTree:
-        """Index the tar at ``path``. Blocking: run in a thread."""
+        """Index the tar at ``path``, hashing every file on the way. Blocking: run in a thread."""
         ctx = cls(path)
         if path.stat().st_size == 0:
             return ctx
         try:
-            ctx._tar = tarfile.open(fileobj=ctx._raw, mode="r:")  # noqa: SIM115 - closed with ctx
-            for member in ctx._tar:
+            ctx._map = mmap.mmap(ctx._raw.fileno(), 0, access=mmap.ACCESS_READ)
+            for member in tarindex.members(ctx._map):
                 ctx._add(member)
-        except tarfile.TarError as exc:
+        except tarindex.TarFormatError as exc:
             ctx.close()
             raise _invalid(f"not a tar archive ({exc})") from exc
         except BaseException:
@@ -100,19 +104,23 @@ class ContextTree:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _add(self, member: tarfile.TarInfo) -> None:
+    def _add(self, found: tarindex.Member) -> None:
+        member = found.info
         raw = member.name
-        if raw.startswith("/") or ".." in raw.split("/"):
+        if raw.startswith("/") or (".." in raw and ".." in raw.split("/")):
             raise _invalid(f"the entry {raw!r} points outside the context")
-        name = posixpath.normpath(raw).lstrip("/")
+        name = raw if _clean(raw) else posixpath.normpath(raw).lstrip("/")
         if name in (".", ""):
             return
         if not (member.isdir() or member.isreg() or member.issym() or member.islnk()):
             return  # devices and fifos are never copied
         if member.islnk():
             target = posixpath.normpath(member.linkname).lstrip("/")
-            if target.startswith("..") or target not in self.entries:
+            if target.startswith("..") or target not in self._data:
                 raise _invalid(f"the hard link {raw!r} points outside the context")
+            self._data[name] = self._data[target]
+        elif member.isreg():
+            self._data[name] = (found.offset, member.size, found.digest)
         self.entries[name] = member
         parent, _, base = name.rpartition("/")
         self._ensure_dir(parent)
@@ -130,6 +138,9 @@ class ContextTree:
         self.children[parent].add(base)
 
     def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
         self._raw.close()
 
     # -- the Tree protocol -----------------------------------------------------------------
@@ -141,15 +152,10 @@ class ContextTree:
         return sorted(self.children.get(path, ()))
 
     def open(self, path: str) -> BinaryIO:
-        member = self.entries[path]
-        if self._tar is None:
+        offset, size, _ = self._data[path]
+        if self._map is None:
             return io.BytesIO()
-        if member.islnk():
-            member = self.entries[posixpath.normpath(member.linkname).lstrip("/")]
-        handle = self._tar.extractfile(member)
-        if handle is None:
-            raise _invalid(f"{path} is not a file")
-        return handle  # type: ignore[return-value]
+        return io.BytesIO(self._map[offset : offset + size])
 
     # -- what the builder asks ---------------------------------------------------------------
 
@@ -174,20 +180,38 @@ class ContextTree:
             if self.children.get(name):
                 continue  # a directory that still holds an exception stays
             del self.entries[name]
+            self._data.pop(name, None)
             self.children.pop(name, None)
             parent, _, base = name.rpartition("/")
             self.children[parent].discard(base)
 
     def digest(self, path: str) -> str:
-        """sha256 of a file's content, computed once per build."""
-        found = self._digests.get(path)
-        if found is None:
-            h = hashlib.sha256()
-            with self.open(path) as handle:
-                while chunk := handle.read(1 << 20):
-                    h.update(chunk)
-            found = self._digests[path] = h.hexdigest()
-        return found
+        """sha256 of a file's content (computed while the context was indexed)."""
+        return self._data[path][2]
+
+    def key(self, path: str) -> str:
+        """What the directory ``path`` holds, for the cache: every entry below it with its
+        type, mode, owner, link target and content digest; never modification times."""
+        if self._names is None:
+            self._names = sorted(self.entries)
+        prefix = path + "/" if path else ""
+        start = bisect.bisect_left(self._names, prefix)
+        rows = []
+        for name in self._names[start:]:
+            if not name.startswith(prefix):
+                break
+            i = self.entries[name]
+            digest = self._data[name][2] if name in self._data else ""
+            rows.append((name[len(prefix) :], i.type, i.mode, i.uid, i.gid, i.linkname, digest))
+        return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def _clean(name: str) -> bool:
+    """Already normalised (what clients send): no empty, "." or trailing components."""
+    return not (
+        "//" in name or name.endswith("/") or name.startswith("./") or "/./" in name
+        or name.endswith("/.") or name == "."
+    )  # fmt: skip
 
 
 def _dir_info(path: str) -> tarfile.TarInfo:

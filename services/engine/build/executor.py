@@ -617,8 +617,12 @@ def _sources_key(sources: list[copying.Source]) -> str:
         info = source.tree.lstat(src)
         if info is None:
             raise copying.not_found(source.name)
-        rows = [("", info)] if not info.isdir() else [("", info), *trees.walk(source.tree, src)]
         h.update(json.dumps(["source", source.name]).encode())
+        if info.isdir() and isinstance(source.tree, ContextTree):
+            h.update(source.tree.key(src).encode())
+            rows = [("", info)]
+        else:
+            rows = [("", info), *trees.walk(source.tree, src)] if info.isdir() else [("", info)]
         for rel, item in rows:
             is_file = item.isreg() or item.islnk()
             digest = trees.file_digest(source.tree, trees.join(src, rel)) if is_file else ""

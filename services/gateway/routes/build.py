@@ -17,7 +17,7 @@ from aiohttp import web
 from estiba.engine.v1 import build_pb2 as pb
 from services.gateway.docker import params
 from services.gateway.errors import json_response
-from services.gateway.keys import BACKENDS
+from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.kit import errors, reqctx
 from services.kit.grpcclient import call, stream
@@ -82,7 +82,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         async for chunk in request.content.iter_chunked(CHUNK):
             yield pb.BuildRequest(data=chunk)
 
-    calling = request.app[BACKENDS].builder.Build(requests(), metadata=reqctx.outgoing_metadata())
+    calling = backends_of(request).builder.Build(requests(), metadata=reqctx.outgoing_metadata())
     events = aiter(stream(calling, service="engine"))
     head = await anext(events, None)  # errors before the build started are plain HTTP errors
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -101,7 +101,7 @@ async def build(request: web.Request) -> web.StreamResponse:
 
 async def prune(request: web.Request) -> web.Response:
     reply = await call(
-        request.app[BACKENDS].builder.Prune,
+        backends_of(request).builder.Prune,
         pb.PruneBuildCacheRequest(),
         service="engine",
         timeout=PRUNE_TIMEOUT,
