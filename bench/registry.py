@@ -13,6 +13,10 @@ docker-registry as ``docker-registry serve config.yml`` with filesystem storage 
 enabled. Both on free loopback ports, both with access logs off and warnings only.
 
 Run as root: ``bench/registry [--rounds 3] [--parallel 20] [--parallel-rounds 2] [--json]``.
+
+``bench/registry --auth [--rounds 3] [--requests 2000] [--pulls 200]`` measures instead what
+authentication costs estiba's registry: the same requests with auth off and on, in one run (see
+``bench/registry_auth.py``).
 """
 
 from __future__ import annotations
@@ -573,6 +577,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="which to measure, comma-separated (estiba,distribution)",
     )
     parser.add_argument("--json", action="store_true", help="JSON on stdout, table on stderr")
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="measure authentication instead: estiba with auth off and on, same run",
+    )
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="with --auth: GETs per setting and round"
+    )
+    parser.add_argument(
+        "--pulls", type=int, default=200, help="with --auth: fresh pulls per setting and round"
+    )
     args = parser.parse_args(argv)
     args.registries = [r.strip() for r in args.registries.split(",") if r.strip()]
     if not set(args.registries) <= {"estiba", "distribution"} or not args.registries:
@@ -580,14 +595,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if (
         min(args.rounds, args.big_mib, args.layers, args.layer_kib) < 1
         or min(args.parallel, args.parallel_rounds) < 0
+        or min(args.requests, args.pulls) < 1
     ):
         parser.error("sizes and --rounds must be positive")
     return args
 
 
+def auth_main(args: argparse.Namespace) -> int:
+    """``--auth``: estiba's registry with auth off and on, alternating, in one run."""
+    from bench import registry_auth
+
+    ws = c.Workspace("estiba-bench-registry-auth-")
+    procs = c.Processes()
+    notes: list[str] = []
+    data: dict[str, Any] = {}
+    try:
+        data = registry_auth.run(args.rounds, args.requests, args.pulls, ws, procs)
+    except c.BenchError as exc:
+        data = {"error": str(exc)}
+    finally:
+        notes += procs.stop_all()
+        notes += ws.remove()
+    text = registry_auth.text_report(data) if "error" not in data else f"FAILED {data['error']}"
+    if notes:
+        text += "\n" + "\n".join(f"note: {n}" for n in notes)
+    data.update(bench="registry-auth", notes=notes)
+    c.emit(text, data, as_json=args.json)
+    return 1 if "error" in data else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     c.prepare()
+    if args.auth:
+        return auth_main(args)
     notes = c.ensure_packages(["skopeo"], [])
     if "distribution" in args.registries:
         notes += c.ensure_packages(["docker-registry"], [DISTRIBUTION])

@@ -80,6 +80,9 @@ async def test_users_teams_robots_grants_and_their_audit(world: World) -> None:
     await acc.grant(ROOT, "robot", "team-a+ci", "team-a/app", ["pull"])
     with pytest.raises(errors.InvalidArgument):
         await acc.grant(ROOT, "team", "team-a", "team-a/**", ["fly"])
+    with pytest.raises(errors.InvalidArgument) as outside:
+        await acc.grant(ROOT, "robot", "team-a+ci", "team-b/**", ["pull"])
+    assert "team-a/" in outside.value.message
     with pytest.raises(errors.NotFound):
         await acc.grant(ROOT, "team", "team-z", "team-z/**", ["pull"])
     await acc.set_quota(ROOT, "team-a", 1 << 20)

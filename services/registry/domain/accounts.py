@@ -4,7 +4,7 @@ anonymous pull, quotas and retention rules; and the audit log that records it al
 Every change is one write transaction, audited in the same transaction, after which the
 authorization snapshot (``AccessState``) is rebuilt, so the next request is decided on the new
 rules. Name rules: users, teams and robots are 1 to 64 of ``[a-z0-9._-]`` starting with a letter
-or digit; a robot's full name is ``<team>+<robot>``.
+or digit; a robot's full name is ``<team>+<robot>``, and its grants stay within ``<team>/``.
 """
 
 from __future__ import annotations
@@ -228,6 +228,13 @@ class AccessService:
     ) -> Grant:
         """Give ``subject`` exactly ``actions`` on ``pattern`` (replacing what it had there)."""
         grant = Grant(kind, subject, parse_pattern(pattern).text, check_actions(actions))
+        if kind == "robot":
+            team = subject.partition(ROBOT_SEPARATOR)[0]
+            if not pattern.startswith(f"{team}/"):
+                raise errors.InvalidArgument(
+                    f"robot {subject!r} belongs to team {team!r}: its grants are on {team}/...",
+                    reason="PATTERN_INVALID",
+                )
         async with self._meta.write() as tx:
             await self._need_subject(tx, kind, subject)
             await tx.put_grant(grant, self._clock())
