@@ -185,6 +185,21 @@ def test_two_nodes_place_list_reach_and_survive_one_going_down(lab: Lab) -> None
     gone = inst.estiba("logs", "on-n2", check=False)
     assert gone.returncode != 0
     assert "No such container: on-n2" in gone.stderr
+    by_id = inst.docker("inspect", on2, check=False)  # its id was remembered on n2: a 404 still
+    assert by_id.returncode == 1
+    assert f"No such object: {on2}" in by_id.stderr
+
+    # The docker CLI's run (create, attach, start, wait, auto-remove) on the node its label names.
+    cgroup = n2.env["ESTIBA_ENGINE_CGROUP_PARENT"]
+    ran = inst.docker("run", "--rm", "-l", "estiba.node=n2", "busybox", "cat", "/proc/self/cgroup")
+    assert f"/{cgroup}/" in ran.stdout
+    # One name on two nodes: by name it is ambiguous, by id it is not.
+    dup1 = inst.estiba("create", "--node", "n1", "--name", "dup", "busybox").stdout.strip()
+    dup2 = inst.estiba("create", "--node", "n2", "--name", "dup", "busybox").stdout.strip()
+    ambiguous = inst.estiba("inspect", "dup", check=False)
+    assert ambiguous.returncode == 125
+    assert "container 'dup' is ambiguous: it matches on nodes n1, n2" in ambiguous.stderr
+    inst.estiba("rm", dup1, dup2)
 
     # n2 goes down: node ls says so, lists still answer, with a warning, without it.
     n2.stop()
