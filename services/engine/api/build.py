@@ -69,7 +69,7 @@ class BuilderServicer(build_pb2_grpc.BuilderServicer):
             await asyncio.to_thread(spool.discard)
             raise
         await asyncio.to_thread(spool.close)
-        async for event in self._builder.build(spool.path, options):
+        async for event in self._builder.build(spool.path, options, spool.members):
             yield event_of(event)
 
     async def Prune(

@@ -13,6 +13,7 @@ import contextlib
 import posixpath
 import secrets
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from services.engine.build import dockerignore
 from services.engine.build.context import ContextTree, Spool
 from services.engine.build.executor import Execution
 from services.engine.build.models import BuildEvent, BuildOptions, StepFailed
+from services.engine.build.tarindex import Member
 from services.engine.containers.manager import ContainerManager
 from services.engine.images import reference as refs
 from services.engine.images.service import ImageService
@@ -50,12 +52,14 @@ class Builder:
         self.scratch.mkdir(parents=True, exist_ok=True)
         return Spool(self.scratch / f"context-{secrets.token_hex(8)}.tar")
 
-    async def build(self, context: Path, options: BuildOptions) -> AsyncIterator[BuildEvent]:
+    async def build(
+        self, context: Path, options: BuildOptions, members: list[Member] | None = None
+    ) -> AsyncIterator[BuildEvent]:
         """Build from the spooled context tar (removed afterwards); yields the progress, then
         the image id, or an error event naming the Dockerfile line."""
         tags = [refs.parse(t).with_default_tag() for t in options.tags]
         queue: asyncio.Queue[BuildEvent] = asyncio.Queue()
-        task = spawn(self._run(context, options, tags, queue), name="build")
+        task = spawn(self._run(context, options, members, tags, queue), name="build")
         try:
             while True:
                 event = await queue.get()
@@ -73,6 +77,7 @@ class Builder:
         self,
         context: Path,
         options: BuildOptions,
+        members: list[Member] | None,
         tags: list[refs.Reference],
         queue: asyncio.Queue[BuildEvent],
     ) -> None:
@@ -83,7 +88,9 @@ class Builder:
         work = self.scratch / f"work-{secrets.token_hex(6)}"
         tree: ContextTree | None = None
         try:
-            tree = await asyncio.to_thread(ContextTree.load, context)
+            started = time.perf_counter()
+            tree = await asyncio.to_thread(ContextTree.load, context, members)
+            indexed = time.perf_counter()
             df = await asyncio.to_thread(_dockerfile, tree, options.dockerfile)
             execution = Execution(
                 self.images, self.containers, self.cache, tree, df, options, emit, work
@@ -98,7 +105,15 @@ class Builder:
                 await self.images.ctx.records.set_names(str(image.id), [t.tagged for t in tags])
                 for tag in tags:
                     await emit(f"Successfully tagged {tag.familiar}\n")
-            log.info("image_built", image_id=str(image.id), tags=[t.tagged for t in tags])
+            log.info(
+                "image_built",
+                image_id=str(image.id),
+                tags=[t.tagged for t in tags],
+                steps=execution.step,
+                cache_hits=len(execution.hits),
+                index_ms=round((indexed - started) * 1000, 1),
+                build_ms=round((time.perf_counter() - indexed) * 1000, 1),
+            )
         except StepFailed as exc:
             queue.put_nowait(BuildEvent(error=exc.message, line=exc.line, exit_code=exc.exit_code))
         except parser.DockerfileError as exc:

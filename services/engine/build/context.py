@@ -27,14 +27,17 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 class Spool:
-    """Writes the context's bytes to ``path`` as they arrive, ungzipping if they are gzip."""
+    """Writes the context's bytes to ``path`` as they arrive, ungzipping if they are gzip, and
+    indexes and hashes the tar on the way (``members`` once closed)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file = path.open("wb")
         self._gunzip: zlib._Decompress | None = None
         self._first = True
+        self._indexer = tarindex.Indexer()
         self.size = 0
+        self.members: list[tarindex.Member] | None = None
 
     def write(self, data: bytes) -> None:
         if self._first and data:
@@ -48,15 +51,31 @@ class Spool:
                 raise _invalid(f"the gzip stream is corrupt ({exc})") from exc
         self.size += len(data)
         self._file.write(data)
+        self._index(data)
+
+    def _index(self, data: bytes) -> None:
+        try:
+            self._indexer.feed(data)
+        except tarindex.TarFormatError as exc:
+            self.discard()
+            raise _invalid(f"not a tar archive ({exc})") from exc
 
     def close(self) -> None:
         if self._gunzip is not None:
             try:
-                self._file.write(self._gunzip.flush())
+                rest = self._gunzip.flush()
             except zlib.error as exc:
                 self.discard()
                 raise _invalid(f"the gzip stream is corrupt ({exc})") from exc
+            self._file.write(rest)
+            self._index(rest)
         self._file.close()
+        if self.size:
+            try:
+                self.members = self._indexer.finish()
+            except tarindex.TarFormatError as exc:
+                self.discard()
+                raise _invalid(f"not a tar archive ({exc})") from exc
 
     def discard(self) -> None:
         self._file.close()
@@ -81,14 +100,16 @@ class ContextTree:
         self._names: list[str] | None = None
 
     @classmethod
-    def load(cls, path: Path) -> ContextTree:
-        """Index the tar at ``path``, hashing every file on the way. Blocking: run in a thread."""
+    def load(cls, path: Path, members: list[tarindex.Member] | None = None) -> ContextTree:
+        """The tar at ``path``, indexed (and hashed) unless ``members`` (a Spool's) says what
+        it holds. Blocking: run in a thread."""
         ctx = cls(path)
         if path.stat().st_size == 0:
             return ctx
         try:
             ctx._map = mmap.mmap(ctx._raw.fileno(), 0, access=mmap.ACCESS_READ)
-            for member in tarindex.members(ctx._map):
+            found = tarindex.members(ctx._map) if members is None else members
+            for member in found:
                 ctx._add(member)
         except tarindex.TarFormatError as exc:
             ctx.close()

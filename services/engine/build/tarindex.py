@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import tarfile
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 BLOCK = 512
-_SPACES = b" " * 8
+_SPACES_SUM = sum(b" " * 8)
+_ZERO_BLOCK = b"\0" * BLOCK
 
 
 class TarFormatError(ValueError):
@@ -40,7 +40,10 @@ def _number(field: bytes) -> int:
         value = int.from_bytes(field[1:], "big")
         return value - (1 << (8 * (len(field) - 1))) if field[0] & 0x40 else value
     text = field.split(b"\0", 1)[0].strip()
-    return int(text, 8) if text else 0
+    try:
+        return int(text, 8) if text else 0
+    except ValueError as exc:
+        raise TarFormatError(f"bad number {text[:20]!r} in a header") from exc
 
 
 def _text(field: bytes) -> str:
@@ -54,7 +57,10 @@ def _pax(data: bytes) -> dict[str, str]:
         space = data.find(b" ", pos)
         if space < 0:
             break
-        length = int(data[pos:space])
+        try:
+            length = int(data[pos:space])
+        except ValueError as exc:
+            raise TarFormatError("bad PAX record") from exc
         if length <= 0:
             raise TarFormatError("bad PAX record")
         record = data[space + 1 : pos + length - 1]
@@ -64,40 +70,99 @@ def _pax(data: bytes) -> dict[str, str]:
     return out
 
 
-def members(data: Buffer) -> Iterator[Member]:
-    """The members of the tar in ``data``, in order."""
-    view = memoryview(data)
-    pos, end = 0, len(view)
-    pax: dict[str, str] = {}
-    long_name = long_link = ""
-    while pos + BLOCK <= end:
-        header = bytes(view[pos : pos + BLOCK])
-        if header == b"\0" * BLOCK:
+def members(data: Buffer) -> list[Member]:
+    """The members of the whole tar in ``data``, in order."""
+    indexer = Indexer()
+    indexer.feed(data)
+    return indexer.finish()
+
+
+HEADER, META, DATA, PAD, END = range(5)
+
+
+class Indexer:
+    """Reads a tar as it arrives, in pieces of any size: the build context is indexed and
+    hashed while it is still being uploaded."""
+
+    def __init__(self) -> None:
+        self.members: list[Member] = []
+        self._state = HEADER
+        self._want = BLOCK
+        self._buf = bytearray()
+        self._pos = 0
+        self._meta: tuple[bytes, int] = (b"", 0)
+        self._member: tarfile.TarInfo | None = None
+        self._member_at = 0
+        self._hasher = hashlib.sha256()
+        self._left = 0
+        self._pax: dict[str, str] = {}
+        self._long_name = self._long_link = ""
+
+    def feed(self, data: Buffer) -> None:
+        view = memoryview(data).cast("B")
+        i, n = 0, len(view)
+        base = self._pos
+        self._pos += n
+        while i < n:
+            state = self._state
+            if state == END:
+                return
+            if state == DATA:
+                take = min(self._left, n - i)
+                self._hasher.update(view[i : i + take])
+                self._left -= take
+                i += take
+                if not self._left:
+                    self._finish_member()
+                continue
+            if state == PAD:
+                take = min(self._want, n - i)
+                self._want -= take
+                i += take
+                if not self._want:
+                    self._state, self._want = HEADER, BLOCK
+                continue
+            if not self._buf and n - i >= self._want:  # the whole piece is here: no copy
+                piece = bytes(view[i : i + self._want])
+                i += self._want
+            else:
+                take = min(self._want - len(self._buf), n - i)
+                self._buf += view[i : i + take]
+                i += take
+                if len(self._buf) < self._want:
+                    continue
+                piece = bytes(self._buf)
+                self._buf.clear()
+            if state == HEADER:
+                self._header(piece, base + i)
+            else:
+                self._metadata(piece)
+
+    def finish(self) -> list[Member]:
+        if self._state not in (HEADER, END) or self._buf:
+            raise TarFormatError("unexpected end of data")
+        return self.members
+
+    def _header(self, header: bytes, data_at: int) -> None:
+        if header == _ZERO_BLOCK:
+            self._state = END
             return
         checksum = _number(header[148:156])
-        if checksum != sum(header[:148]) + sum(_SPACES) + sum(header[156:]):
-            raise TarFormatError(f"bad header checksum at offset {pos}")
+        if checksum != sum(header[:148]) + _SPACES_SUM + sum(header[156:]):
+            raise TarFormatError(f"bad header checksum in member {len(self.members) + 1}")
         kind = header[156:157] or tarfile.REGTYPE
-        size = _number(header[124:136])
-        data_at = pos + BLOCK
-        pos = data_at + (size + BLOCK - 1) // BLOCK * BLOCK
-        if pos > end:
-            raise TarFormatError("unexpected end of data")
-        if kind in (tarfile.XHDTYPE, tarfile.XGLTYPE):
-            if kind == tarfile.XHDTYPE:
-                pax = _pax(bytes(view[data_at : data_at + size]))
-            continue
-        if kind == tarfile.GNUTYPE_LONGNAME:
-            long_name = _text(bytes(view[data_at : data_at + size]))
-            continue
-        if kind == tarfile.GNUTYPE_LONGLINK:
-            long_link = _text(bytes(view[data_at : data_at + size]))
-            continue
+        size = int(self._pax["size"]) if "size" in self._pax else _number(header[124:136])
+        if kind in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME,
+                    tarfile.GNUTYPE_LONGLINK):  # fmt: skip
+            self._meta = (kind, size)
+            self._skip_or(META, -(-size // BLOCK) * BLOCK)
+            return
+        pax = self._pax
         name = _text(header[0:100])
         if header[345] and header[257:262] == b"ustar":
             name = _text(header[345:500]) + "/" + name
-        info = tarfile.TarInfo(pax.get("path") or long_name or name)
-        info.type = tarfile.REGTYPE if kind == tarfile.AREGTYPE else kind
+        info = tarfile.TarInfo(pax.get("path") or self._long_name or name)
+        info.type = tarfile.REGTYPE if kind in (tarfile.AREGTYPE, tarfile.CONTTYPE) else kind
         info.mode = _number(header[100:108]) & 0o7777
         if pax:
             info.uid = int(pax.get("uid") or _number(header[108:116]))
@@ -107,16 +172,43 @@ def members(data: Buffer) -> Iterator[Member]:
             info.uid, info.gid = _number(header[108:116]), _number(header[116:124])
             info.mtime = _number(header[136:148])
         if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
-            info.linkname = pax.get("linkpath") or long_link or _text(header[157:257])
-        if "size" in pax:
-            size = int(pax["size"])
-            pos = data_at + (size + BLOCK - 1) // BLOCK * BLOCK
-        info.size = size if info.type in (tarfile.REGTYPE, tarfile.CONTTYPE) else 0
+            info.linkname = pax.get("linkpath") or self._long_link or _text(header[157:257])
         if info.name.endswith("/") and info.type == tarfile.REGTYPE:
             info.type = tarfile.DIRTYPE
-        digest = ""
-        if info.type in (tarfile.REGTYPE, tarfile.CONTTYPE):
-            info.type = tarfile.REGTYPE
-            digest = hashlib.sha256(view[data_at : data_at + info.size]).hexdigest()
-        pax, long_name, long_link = {}, "", ""
-        yield Member(info, data_at, digest)
+        self._pax, self._long_name, self._long_link = {}, "", ""
+        if info.type != tarfile.REGTYPE:
+            self.members.append(Member(info, 0, ""))
+            self._skip_or(PAD, -(-size // BLOCK) * BLOCK)
+            return
+        info.size = size
+        self._member, self._member_at = info, data_at
+        self._hasher = hashlib.sha256()
+        self._left = size
+        if size:
+            self._state = DATA
+        else:
+            self._finish_member()
+
+    def _skip_or(self, state: int, length: int) -> None:
+        if length:
+            self._state, self._want = state, length
+        else:
+            self._state, self._want = HEADER, BLOCK
+
+    def _metadata(self, body: bytes) -> None:
+        kind, size = self._meta
+        data = body[:size]
+        if kind == tarfile.XHDTYPE:
+            self._pax = _pax(data)
+        elif kind == tarfile.GNUTYPE_LONGNAME:
+            self._long_name = _text(data)
+        elif kind == tarfile.GNUTYPE_LONGLINK:
+            self._long_link = _text(data)
+        self._state, self._want = HEADER, BLOCK
+
+    def _finish_member(self) -> None:
+        member = self._member
+        assert member is not None
+        self.members.append(Member(member, self._member_at, self._hasher.hexdigest()))
+        self._member = None
+        self._skip_or(PAD, -member.size % BLOCK)

@@ -105,3 +105,43 @@ def test_copy_plan_and_key_ignore_mtimes(tmp_path: Path) -> None:
         copying.plan(sources * 2, "/app", "/", image, copying.Options())
     for ctx in opened:
         ctx.close()
+
+
+def test_index_while_uploading_matches_whole_reads(tmp_path: Path) -> None:
+    import random
+
+    from services.engine.build import tarindex
+
+    long_name = "d/" + "n" * 150 + ".txt"
+    path = make_tar(tmp_path / "c.tar", [
+        ("a", b"x" * 1000), ("empty", b""), ("d", None), (long_name, b"long"),
+        ("link", "->a"), ("big", bytes(range(256)) * 300),
+    ])  # fmt: skip
+    data = path.read_bytes()
+    whole = tarindex.members(data)
+    names = [m.info.name.rstrip("/") for m in whole]
+    assert names == ["a", "empty", "d", long_name, "link", "big"]
+    rng = random.Random(7)
+    for _ in range(20):
+        indexer = tarindex.Indexer()
+        pos = 0
+        while pos < len(data):
+            step = rng.choice([1, 7, 511, 512, 513, 4096, 100000])
+            indexer.feed(data[pos : pos + step])
+            pos += step
+        pieces = indexer.finish()
+        assert [(m.info.name, m.offset, m.digest) for m in pieces] == [
+            (m.info.name, m.offset, m.digest) for m in whole
+        ]
+    with tarfile.open(path) as tar:
+        for m in whole:
+            if m.info.isreg():
+                handle = tar.extractfile(m.info.name)
+                assert handle is not None
+                assert data[m.offset : m.offset + m.info.size] == handle.read()
+    truncated = tarindex.Indexer()
+    truncated.feed(data[:700])
+    with pytest.raises(tarindex.TarFormatError):
+        truncated.finish()
+    with pytest.raises(tarindex.TarFormatError, match="bad number"):
+        tarindex.members(b"not a tar" * 100)
