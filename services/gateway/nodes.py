@@ -48,6 +48,7 @@ NODE_LABEL = "estiba.node"
 a Docker client sets on a create body to choose the node."""
 ROUTE_TIMEOUT = 5.0
 CACHE_SIZE = 4096
+SHORT_ID = 12  # the shortest id prefix remembered: docker's short id, unique in practice
 VERSION_PREFIX = "/v{api_version}"
 
 T = TypeVar("T")
@@ -60,7 +61,6 @@ class Node:
 
 
 NODE = web.RequestKey("node", Node)
-WARNINGS = web.RequestKey("node_warnings", list[str])
 
 
 def backends_of(request: web.Request) -> Backends:
@@ -102,10 +102,12 @@ class Nodes:
     async def for_container(self, ref: str) -> Node:
         """The node holding container ``ref`` (id, id prefix or name).
 
-        An id, full or prefix, is remembered once found: ids are unique and containers never
-        move. Names are asked every time, since a name freed on one node may be taken on
-        another. Several nodes answering: the one whose container has that exact id, then that
-        exact name; otherwise the reference is ambiguous (400).
+        The full id, and a reference that is a prefix of it of at least 12 characters, are
+        remembered once found: ids are unique and containers never move. Names and shorter
+        prefixes are asked every time, since a name freed on one node may be taken on another
+        and a short prefix may come to match on two. Several nodes answering: the one whose
+        container has that exact id, then that exact name; otherwise the reference is
+        ambiguous (400).
         """
         cached = self._cached(ref)
         if cached is not None:
@@ -119,8 +121,11 @@ class Nodes:
             )
         )
         node = _choose(ref, found, lambda c: (c.id, c.name), "container", failures)
-        if any(c.id.startswith(ref) for n, c in found if n is node):
-            self._remember(ref, node)
+        for n, c in found:
+            if n is node:
+                self.remember(c.id, node)
+                if len(ref) >= SHORT_ID and c.id.startswith(ref):
+                    self.remember(ref, node)
         return node
 
     async def for_exec(self, exec_id: str) -> Node:
@@ -136,7 +141,7 @@ class Nodes:
             )
         )
         node = _choose(exec_id, found, lambda e: (e.id, ""), "exec instance", failures)
-        self._remember(exec_id, node)
+        self.remember(exec_id, node)
         return node
 
     async def for_object(self, kind: str, ref: str) -> Node:
@@ -207,7 +212,9 @@ class Nodes:
         self._where.move_to_end(ref)
         return self.nodes[name]
 
-    def _remember(self, ref: str, node: Node) -> None:
+    def remember(self, ref: str, node: Node) -> None:
+        if not ref:
+            return
         self._where[ref] = node.name
         self._where.move_to_end(ref)
         while len(self._where) > CACHE_SIZE:
@@ -247,7 +254,7 @@ class Nodes:
             response = await handler(copy)
             if not isinstance(response, web.Response) or response.status != 200:
                 raise errors.Internal(f"the handler for {request.path} did not answer 200")
-            return json.loads(response.body or b"null")  # type: ignore[arg-type]
+            return _json_of(response)
 
         answers = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)
         found: list[tuple[Node, Any]] = []
@@ -324,11 +331,27 @@ async def routing(request: web.Request, handler: Handler) -> web.StreamResponse:
     node, cached = await _node_for(request, nodes, path)
     request[NODE] = node
     try:
-        return await handler(request)
+        response = await handler(request)
     except errors.NotFound:
         if cached:  # gone since it was remembered: ask every node next time
             nodes.forget(cached)
         raise
+    if nodes.several and path == "/containers/create" and isinstance(response, web.Response):
+        nodes.remember(_created_id(response), node)  # what a client does next is about it
+    return response
+
+
+def _created_id(response: web.Response) -> str:
+    try:
+        return str(_json_of(response)["Id"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def _json_of(response: web.Response) -> Any:
+    """The decoded body of a JSON answer the gateway's own handler made (always bytes)."""
+    body = response.body
+    return json.loads(body if isinstance(body, bytes) else b"null")
 
 
 def _route_path(request: web.Request) -> str:
