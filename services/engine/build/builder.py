@@ -20,7 +20,7 @@ from pathlib import Path
 from services.engine.build import dockerfile as parser
 from services.engine.build import dockerignore
 from services.engine.build.context import ContextTree, Spool
-from services.engine.build.executor import Execution
+from services.engine.build.executor import Execution, RecordMemo
 from services.engine.build.models import BuildEvent, BuildOptions, StepFailed
 from services.engine.build.tarindex import Member
 from services.engine.containers.manager import ContainerManager
@@ -42,6 +42,7 @@ class Builder:
         self.images = images
         self.containers = containers
         self.cache = cache
+        self.memo = RecordMemo()
 
     @property
     def scratch(self) -> Path:
@@ -61,11 +62,16 @@ class Builder:
         queue: asyncio.Queue[BuildEvent] = asyncio.Queue()
         task = spawn(self._run(context, options, members, tags, queue), name="build")
         try:
-            while True:
-                event = await queue.get()
-                if event is _DONE:
-                    break
-                yield event
+            done = False
+            while not done:
+                batch = [await queue.get()]
+                while not queue.empty():  # what piled up goes out as few messages as it can
+                    batch.append(queue.get_nowait())
+                for event in _coalesced(batch):
+                    if event is _DONE:
+                        done = True
+                        break
+                    yield event
             await task
         finally:
             if not task.done():
@@ -93,7 +99,7 @@ class Builder:
             indexed = time.perf_counter()
             df = await asyncio.to_thread(_dockerfile, tree, options.dockerfile)
             execution = Execution(
-                self.images, self.containers, self.cache, tree, df, options, emit, work
+                self.images, self.containers, self.cache, tree, df, options, emit, work, self.memo
             )
             image = await execution.run()
             short = image.id.hex[:12]
@@ -146,6 +152,27 @@ class Builder:
             removed += [i.deleted for i in items if i.deleted]
             freed += size
         return removed, freed
+
+
+def _coalesced(events: list[BuildEvent]) -> list[BuildEvent]:
+    """Consecutive output joined into one event; everything else kept as it is, in order."""
+    out: list[BuildEvent] = []
+    for event in events:
+        if (
+            event is not _DONE
+            and out
+            and out[-1] is not _DONE
+            and _text_only(event)
+            and (_text_only(out[-1]))
+        ):
+            out[-1] = BuildEvent(stream=out[-1].stream + event.stream)
+        else:
+            out.append(event)
+    return out
+
+
+def _text_only(event: BuildEvent) -> bool:
+    return bool(event.stream) and not (event.image_id or event.error)
 
 
 def _dockerfile(tree: ContextTree, name: str) -> parser.Dockerfile:

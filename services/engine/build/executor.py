@@ -12,6 +12,7 @@ since a new image has a new id, every step after a miss misses too.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -44,6 +45,26 @@ LayerMaker = Callable[[Path], Awaitable[None]]
 NOT_IN_ONBUILD = ("ONBUILD", "FROM", "MAINTAINER")
 
 
+class RecordMemo:
+    """The step images a build engine read last (an image's id is the digest of its config,
+    so a record read once stays true; whether it still exists is asked of the cache store)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._records: collections.OrderedDict[str, ImageRecord] = collections.OrderedDict()
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        found = self._records.get(image_id)
+        if found is not None:
+            self._records.move_to_end(image_id)
+        return found
+
+    def put(self, image_id: str, record: ImageRecord) -> None:
+        self._records[image_id] = dataclasses.replace(record, names=())
+        while len(self._records) > self._size:
+            self._records.popitem(last=False)
+
+
 def short(image: ImageRecord | None) -> str:
     return image.id.hex[:12] if image is not None else ""
 
@@ -59,6 +80,7 @@ class Execution:
         options: BuildOptions,
         emit: Emit,
         scratch: Path,
+        memo: RecordMemo,
     ) -> None:
         self.images = images
         self.containers = containers
@@ -68,6 +90,7 @@ class Execution:
         self.options = options
         self.emit = emit
         self.scratch = scratch
+        self.memo = memo
         self.stages: list[Stage] = []
         self.consumed: set[str] = set()
         self.meta_args: dict[str, str | None] = {}
@@ -271,7 +294,7 @@ class Execution:
         ).hexdigest()
         if not self.options.no_cache:
             cached_id = await self.cache.lookup(key)
-            cached = await self.images.ctx.records.get(cached_id) if cached_id else None
+            cached = await self._record(cached_id) if cached_id else None
             if cached is not None:
                 self.hits.append(key)
                 stage.image, stage.config = cached, config
@@ -297,6 +320,15 @@ class Execution:
         await self.cache.store(key, str(image.id))
         stage.image, stage.config = image, config
         await self.emit(f" ---> {short(image)}\n")
+
+    async def _record(self, image_id: str) -> ImageRecord | None:
+        """An image by id; step images never change, so each is read once per engine."""
+        found = self.memo.get(image_id)
+        if found is None:
+            found = await self.images.ctx.records.get(image_id)
+            if found is not None:
+                self.memo.put(image_id, found)
+        return found
 
     def _expander(self, stage: Stage) -> Expander:
         return Expander(stage.env, self.dockerfile.escape)

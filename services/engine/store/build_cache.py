@@ -19,7 +19,11 @@ class BuildCacheStore:
         """The image id cached under ``key``; the entry goes with its image, so a found id
         names an image that exists."""
         async with self._db.read() as tx:
-            row = await tx.fetchone("SELECT image_id FROM build_cache WHERE key = ?", (key,))
+            row = await tx.fetchone(
+                "SELECT c.image_id FROM build_cache c JOIN images i ON i.id = c.image_id "
+                "WHERE c.key = ?",
+                (key,),
+            )
         return None if row is None else str(row[0])
 
     async def store(self, key: str, image_id: str) -> None:
