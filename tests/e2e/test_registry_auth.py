@@ -156,3 +156,23 @@ def test_admin_cli_errors_are_clear(secured: AuthInstance) -> None:
     assert "pull,push,delete" in grants
     teams = inst.estiba("registry", "team", "ls").stdout
     assert "alice(admin)" in teams
+
+
+def test_quota_refuses_a_push_through_the_engine(secured: AuthInstance, config_dir: Path) -> None:
+    inst = secured
+    reg = inst.registry_addr
+    inst.estiba("registry", "team", "add", "small")
+    inst.estiba("registry", "team", "add-member", "small", "alice")
+    inst.estiba("registry", "grant", "set", "team:small", "small/**", "pull,push")
+    assert "1KiB" in inst.estiba("registry", "quota", "set", "small", "1KiB").stdout
+    inst.estiba("login", "-u", "alice", "-p", PASSWORD, reg)
+    ref = f"{reg}/small/bb:1"
+    inst.estiba("tag", "busybox", ref)
+    refused = inst.estiba("push", ref, check=False)
+    assert refused.returncode != 0
+    assert "quota exceeded" in refused.stderr
+    assert inst.estiba("registry", "tags", "small/bb", check=False).stdout.split() == []
+    assert "small" in inst.estiba("registry", "quota", "ls").stdout
+    inst.estiba("registry", "quota", "set", "small", "0")
+    assert "digest: sha256:" in inst.estiba("push", ref).stdout
+    inst.estiba("rmi", ref)

@@ -265,3 +265,23 @@ async def test_robots_expire_and_are_revoked(secured: Secured) -> None:
     await asyncio.sleep(0.6)
     assert (await c.manifest_with("team-a/app", "v1", alive)).status == 401
     assert (await secured.token(user="team-a+short", password=short)).status == 401
+
+
+async def test_failed_logins_from_one_address_are_throttled(start_registry: StartRegistry) -> None:
+    async with secured_registry(start_registry, login_failures_per_address=4) as s:
+        for user in ("alice", "bob", "carol", "nobody"):
+            assert (await s.token(user=user, password="guess-1234")).status == 401
+        throttled = await s.token(user="root")  # a fifth account, the right password
+        assert throttled.status == 429
+        assert "address" in throttled.json()["errors"][0]["message"]
+        assert int(throttled.headers["Retry-After"]) > 0
+
+
+async def test_no_token_endpoint_and_no_challenge_with_auth_off(
+    start_registry: StartRegistry,
+) -> None:
+    async with start_registry() as running:
+        token = await running.client.request("GET", "/token", params={"service": "x"})
+        assert token.status == 404
+        assert (await running.client.request("GET", "/v2/")).status == 200
+        assert (await running.client.request("GET", "/v2/_catalog")).status == 200

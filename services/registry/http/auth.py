@@ -18,8 +18,8 @@ what anonymous pull allows). The answers, in the spec's error envelope:
   fetches a token for the scope and retries;
 * 429 TOOMANYREQUESTS with ``Retry-After`` while logins of an account or address are throttled.
 
-With auth off the middleware lets everything through. Either way pushes and deletions, and
-refusals, are written to the audit log.
+With auth off the middleware lets everything through. Either way pushes and deletions are
+written to the audit log, and so are 403 refusals.
 """
 
 from __future__ import annotations
@@ -211,9 +211,13 @@ class Gate:
         )
 
     async def audit(self, request: web.Request, who: Caller, need: Need, status: int) -> None:
-        """Record pushes of manifests and deletions, and every refused request to change."""
+        """Record pushes of manifests, deletions, and what known callers were denied (403).
+
+        A 401 is the protocol's first step for every client (the challenge), and bad
+        credentials are recorded by the login itself, so neither is written here.
+        """
         changes = need.action in (PUSH, DELETE)
-        if not changes and status not in (401, 403):
+        if status == 401 or (not changes and status != 403):
             return
         if need.action == PUSH and status < 400 and "/manifests/" not in request.path:
             return  # blob uploads: the manifest push that follows says it all
