@@ -15,7 +15,6 @@ fetches a URL into it (``download``).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import io
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from services.engine.build import tarindex
 from services.engine.build import tree as trees
 from services.kit import errors
 
@@ -138,18 +138,20 @@ def _entry(
     info: tarfile.TarInfo,
     options: Options,
 ) -> Entry:
-    new = copy.copy(info)
-    new.name = path
-    new.uid, new.gid, new.uname, new.gname = options.uid, options.gid, "", ""
-    new.pax_headers = {}
-    if options.chmod is not None and not new.issym():
-        new.mode = options.chmod
-    if info.islnk():  # a hard link in the context: copied as the file it names
-        new.type = tarfile.REGTYPE
-        new.linkname = ""
-    if new.isreg():
+    new = tarfile.TarInfo(path)
+    new.type = tarfile.REGTYPE if info.islnk() else info.type  # a hard link: the file it names
+    new.mode = info.mode if options.chmod is None or info.issym() else options.chmod
+    new.uid, new.gid, new.mtime = options.uid, options.gid, info.mtime
+    if new.type == tarfile.REGTYPE:
+        new.size = info.size if not info.islnk() else tree_size(tree, src)
         return Entry(path, new, trees.file_digest(tree, src), lambda: tree.open(src))
+    new.linkname = info.linkname if info.issym() else ""
     return Entry(path, new)
+
+
+def tree_size(tree: trees.Tree, path: str) -> int:
+    with tree.open(path) as handle:
+        return len(handle.read())
 
 
 def new_dir(path: str, uid: int = 0, gid: int = 0) -> tarfile.TarInfo:
@@ -209,25 +211,34 @@ def write_layer(entries: list[Entry], image: trees.Tree, target: Path, now: int)
     """The layer tar at ``target``: the parents of every entry as the image has them (or new,
     0755 and owned like the entries), then the entries. Blocking: run in a thread."""
     written: set[str] = set()
-    with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as tar:
+    with open(target, "wb", buffering=1 << 20) as out:
         for e in entries:
-            _parents(tar, e, image, written, now)
+            _parents(out, e, image, written, now)
             if e.archive:
-                _unpack_into(tar, e, written)
+                _unpack_into(out, e, written)
                 continue
             if e.path in written or not e.path:
                 continue
             written.add(e.path)
-            if e.opener is None:
-                tar.addfile(e.info)
-                continue
-            with e.opener() as handle:
-                tar.addfile(e.info, handle)
+            out.write(tarindex.header(e.info))
+            if e.opener is not None:
+                with e.opener() as handle:
+                    _copy_data(handle, out, e.info.size, e.path)
+        out.write(tarindex.END_OF_ARCHIVE)
 
 
-def _parents(
-    tar: tarfile.TarFile, e: Entry, image: trees.Tree, written: set[str], now: int
-) -> None:
+def _copy_data(handle: BinaryIO, out: BinaryIO, size: int, name: str) -> None:
+    left = size
+    while left > 0:
+        chunk = handle.read(min(left, 1 << 20))
+        if not chunk:
+            raise errors.Internal(f"{name} is shorter than its header says")
+        out.write(chunk)
+        left -= len(chunk)
+    out.write(tarindex.padding(size))
+
+
+def _parents(out: BinaryIO, e: Entry, image: trees.Tree, written: set[str], now: int) -> None:
     parts = e.path.split("/")
     upto = len(parts) if e.archive else len(parts) - 1
     for i in range(1, upto + 1):
@@ -247,23 +258,33 @@ def _parents(
             )
         else:
             info.mode, info.uid, info.gid, info.mtime = 0o755, e.info.uid, e.info.gid, now
-        tar.addfile(info)
+        out.write(tarindex.header(info))
 
 
-def _unpack_into(tar: tarfile.TarFile, e: Entry, written: set[str]) -> None:
+def _unpack_into(out: BinaryIO, e: Entry, written: set[str]) -> None:
+    """ADD of a local archive: its members below ``e.path`` (names that would climb out of it
+    are dropped; devices and fifos too)."""
     assert e.opener is not None
     with e.opener() as handle, tarfile.open(fileobj=handle, mode="r|*") as inner:
         for member in inner:
             name = posixpath.normpath(member.name).lstrip("/")
             if name in (".", "") or name == ".." or name.startswith("../"):
                 continue
-            if member.islnk() or member.issym():
-                pass
-            elif not (member.isreg() or member.isdir()):
+            if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
                 continue
-            out = copy.copy(member)
-            out.name = trees.join(e.path, name)
-            if member.islnk():
-                out.linkname = trees.join(e.path, posixpath.normpath(member.linkname).lstrip("/"))
-            written.add(out.name)
-            tar.addfile(out, inner.extractfile(member) if member.isreg() else None)
+            info = tarfile.TarInfo(trees.join(e.path, name))
+            info.type, info.mode, info.mtime = member.type, member.mode, member.mtime
+            info.uid, info.gid = member.uid, member.gid
+            if member.issym():
+                info.linkname = member.linkname
+            elif member.islnk():
+                info.linkname = trees.join(e.path, posixpath.normpath(member.linkname).lstrip("/"))
+            written.add(info.name)
+            if member.isreg():
+                info.size = member.size
+                out.write(tarindex.header(info))
+                data = inner.extractfile(member)
+                assert data is not None
+                _copy_data(data, out, member.size, info.name)  # type: ignore[arg-type]
+            else:
+                out.write(tarindex.header(info))

@@ -212,3 +212,56 @@ class Indexer:
         self.members.append(Member(member, self._member_at, self._hasher.hexdigest()))
         self._member = None
         self._skip_or(PAD, -member.size % BLOCK)
+
+
+def header(info: tarfile.TarInfo) -> bytes:
+    """A ustar header for ``info`` (with a PAX header first when a name, a link target, an
+    owner or the size does not fit): what a layer tar is written with, far quicker than
+    ``tarfile``'s own."""
+    name = info.name.encode("utf-8", "surrogateescape")
+    link = info.linkname.encode("utf-8", "surrogateescape")
+    size = info.size if info.type in (tarfile.REGTYPE, tarfile.XHDTYPE) else 0
+    pax: list[tuple[bytes, bytes]] = []
+    if len(name) > 100:
+        pax.append((b"path", name))
+    if len(link) > 100:
+        pax.append((b"linkpath", link))
+    if size >= 8**11:
+        pax.append((b"size", str(size).encode()))
+    for key, value in ((b"uid", info.uid), (b"gid", info.gid)):
+        if value >= 8**7:
+            pax.append((key, str(value).encode()))
+    out = b""
+    if pax:
+        records = b"".join(_pax_record(k, v) for k, v in pax)
+        meta = tarfile.TarInfo("././@PaxHeader")
+        meta.type, meta.size, meta.mode = tarfile.XHDTYPE, len(records), 0o644
+        out = header(meta) + records + b"\0" * (-len(records) % BLOCK)
+    block = bytearray(BLOCK)
+    block[0:100] = name[:100].ljust(100, b"\0")
+    block[100:108] = b"%07o\0" % (info.mode & 0o7777)
+    block[108:116] = b"%07o\0" % (info.uid if info.uid < 8**7 else 0)
+    block[116:124] = b"%07o\0" % (info.gid if info.gid < 8**7 else 0)
+    block[124:136] = b"%011o\0" % (size if size < 8**11 else 0)
+    block[136:148] = b"%011o\0" % min(max(int(info.mtime), 0), 8**11 - 1)
+    block[148:156] = b" " * 8
+    block[156:157] = info.type
+    block[157:257] = link[:100].ljust(100, b"\0")
+    block[257:265] = b"ustar\x0000"
+    block[148:156] = b"%06o\0 " % sum(block)
+    return out + bytes(block)
+
+
+def _pax_record(key: bytes, value: bytes) -> bytes:
+    body = b" " + key + b"=" + value + b"\n"
+    length = len(body) + len(str(len(body)))
+    if len(str(length)) != len(str(len(body))):
+        length += 1
+    return str(length).encode() + body
+
+
+def padding(size: int) -> bytes:
+    return b"\0" * (-size % BLOCK)
+
+
+END_OF_ARCHIVE = b"\0" * (2 * BLOCK)

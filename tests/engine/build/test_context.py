@@ -145,3 +145,32 @@ def test_index_while_uploading_matches_whole_reads(tmp_path: Path) -> None:
         truncated.finish()
     with pytest.raises(tarindex.TarFormatError, match="bad number"):
         tarindex.members(b"not a tar" * 100)
+
+
+def test_layer_tar_headers_read_back_with_tarfile(tmp_path: Path) -> None:
+    from services.engine.build import tarindex
+
+    infos = []
+    for name, kind, link, uid in (
+        ("a/" + "n" * 140, tarfile.REGTYPE, "", 0),
+        ("dir", tarfile.DIRTYPE, "", 3_000_000),
+        ("sym", tarfile.SYMTYPE, "t" * 120, 5),
+    ):
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname, info.uid, info.gid, info.mode = kind, link, uid, 7, 0o4755
+        info.mtime = 1_700_000_000
+        info.size = 3 if kind == tarfile.REGTYPE else 0
+        infos.append(info)
+    data = b"".join(
+        tarindex.header(i) + (b"abc" + tarindex.padding(3) if i.isreg() else b"") for i in infos
+    )
+    data += tarindex.END_OF_ARCHIVE
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        back = tar.getmembers()
+        assert [(m.name.rstrip("/"), m.type, m.linkname, m.uid, m.gid, m.mode, m.mtime)
+                for m in back] == [(i.name, i.type, i.linkname, i.uid, i.gid, i.mode, i.mtime)
+                                   for i in infos]  # fmt: skip
+        handle = tar.extractfile(back[0])
+        assert handle is not None
+        assert handle.read() == b"abc"
+    assert [m.info.name.rstrip("/") for m in tarindex.members(data)] == [i.name for i in infos]
