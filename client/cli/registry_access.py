@@ -1,4 +1,4 @@
-"""``estiba registry user|team|robot|grant|anonymous|quota|retention|audit|key``: who may use
+"""``estiba registry user|team|robot|grant|anonymous|quota|retention|audit|key|ca``: who may use
 the registry and what for, administered through the gateway."""
 
 from __future__ import annotations
@@ -377,6 +377,8 @@ def _quota_retention_audit(verbs: Sub) -> None:
     )
     v = k.add_parser("rotate", help="sign with a new key; tokens in flight stay valid")
     v.set_defaults(run=key_rotate)
+    v = verbs.add_parser("ca", help="print the certificate HTTPS clients should trust")
+    v.set_defaults(run=trusted_ca)
 
 
 def quota_ls(args: argparse.Namespace, api: Transport) -> int:
@@ -432,4 +434,10 @@ def audit(args: argparse.Namespace, api: Transport) -> int:
 def key_rotate(args: argparse.Namespace, api: Transport) -> int:
     kid = _call(api, "POST", "/signing-key/rotate")["kid"]
     output.line(f"tokens are now signed with key {kid}")
+    return 0
+
+
+def trusted_ca(args: argparse.Namespace, api: Transport) -> int:
+    _, data = api.request("GET", f"{BASE}/ca", versioned=False)
+    sys.stdout.write(data.decode())
     return 0

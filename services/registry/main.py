@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ssl
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -120,9 +121,15 @@ async def open_registry(config: RegistryConfig) -> AsyncIterator[Registry]:
     db = await Database.open(config.state_dir / "registry.db", MIGRATIONS)
     try:
         services, gc, gate = await build(SqliteMetadata(db), content, rules_of(config), config)
+        tls, trust_pem = None, ""
+        if config.tls:
+            host, _ = check_host_port(config.http_addr, "http_addr")
+            tls, trust_pem = await server_context(
+                config.tls_cert, config.tls_key, config.state_dir, host
+            )
         async with (
-            _http(config, services, gate) as http_address,
-            _grpc(config, services, gc, gate),
+            _http(config, services, gate, tls) as http_address,
+            _grpc(config, services, gc, gate, trust_pem),
             _scheduled_gc(config, gc),
         ):
             scheme = "https" if config.tls else "http"
@@ -132,11 +139,10 @@ async def open_registry(config: RegistryConfig) -> AsyncIterator[Registry]:
 
 
 @contextlib.asynccontextmanager
-async def _http(config: RegistryConfig, services: Services, gate: Gate) -> AsyncIterator[str]:
+async def _http(
+    config: RegistryConfig, services: Services, gate: Gate, tls: ssl.SSLContext | None
+) -> AsyncIterator[str]:
     host, port = check_host_port(config.http_addr, "http_addr")
-    tls = None
-    if config.tls:
-        tls, _ = await server_context(config.tls_cert, config.tls_key, config.state_dir, host)
     runner = web.AppRunner(make_app(services, gate), access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     try:
@@ -151,9 +157,13 @@ async def _http(config: RegistryConfig, services: Services, gate: Gate) -> Async
 
 @contextlib.asynccontextmanager
 async def _grpc(
-    config: RegistryConfig, services: Services, gc: GarbageCollector, gate: Gate
+    config: RegistryConfig,
+    services: Services,
+    gc: GarbageCollector,
+    gate: Gate,
+    trust_pem: str,
 ) -> AsyncIterator[None]:
-    system = SystemServicer(config, services.repositories)
+    system = SystemServicer(config, services.repositories, trust_pem)
     repositories = RepositoriesServicer(services.repositories, services.manifests)
     maintenance = MaintenanceServicer(
         gc, services.uploads, interval=config.gc_interval, grace=config.gc_grace_period

@@ -97,8 +97,8 @@ async def generate(directory: Path, listen_host: str) -> None:
 
 async def server_context(
     cert: str, key: str, state_dir: Path, listen_host: str
-) -> tuple[ssl.SSLContext, Path]:
-    """The TLS context to serve with, and the certificate clients should trust."""
+) -> tuple[ssl.SSLContext, str]:
+    """The TLS context to serve with, and the PEM certificate clients should trust."""
     if cert:
         cert_path, key_path, trust = Path(cert), Path(key), Path(cert)
     else:
@@ -120,4 +120,4 @@ async def server_context(
         ) from exc
     pem = await asyncio.to_thread(trust.read_text)
     log.info("tls_trust_this_ca", path=str(trust), pem=pem)
-    return context, trust
+    return context, pem

@@ -156,6 +156,9 @@ def test_admin_cli_errors_are_clear(secured: AuthInstance) -> None:
     assert "pull,push,delete" in grants
     teams = inst.estiba("registry", "team", "ls").stdout
     assert "alice(admin)" in teams
+    no_tls = inst.estiba("registry", "ca", check=False)
+    assert no_tls.returncode != 0
+    assert "plain HTTP" in no_tls.stderr
 
 
 def test_quota_refuses_a_push_through_the_engine(secured: AuthInstance, config_dir: Path) -> None:

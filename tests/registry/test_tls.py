@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from estiba.registry.v1 import registry_pb2, registry_pb2_grpc
 from services.engine.distribution.auth import Credentials
 from services.engine.distribution.client import Registries, login
 from services.kit import errors
@@ -36,6 +37,10 @@ async def test_generated_ca_serves_https_with_auth(
         tls_dir = s.running.config.state_dir / "tls"
         ca = await asyncio.to_thread((tls_dir / "ca.crt").read_bytes)
         assert ca.startswith(b"-----BEGIN CERTIFICATE-----")
+        info = await registry_pb2_grpc.SystemStub(s.running.channel).GetInfo(
+            registry_pb2.GetInfoRequest(), timeout=10
+        )
+        assert (info.tls, info.auth, info.tls_trust_pem.encode()) == (True, True, ca)
         mode = (await asyncio.to_thread(os.stat, tls_dir / "server.key")).st_mode
         assert stat.S_IMODE(mode) == 0o600
         async with aiohttp.ClientSession() as plain:  # the system's CAs do not know ours

@@ -176,9 +176,23 @@ def _setup_access(r: web.UrlDispatcher) -> None:
     )
 
 
+async def trusted_ca(request: web.Request) -> web.Response:
+    """The PEM certificate clients of the registry's HTTPS should trust (404 without TLS)."""
+    info = await call(
+        request.app[BACKENDS].registry_system.GetInfo,
+        pb.GetInfoRequest(),
+        service="registry",
+        timeout=TIMEOUT,
+    )
+    if not info.tls:
+        raise errors.NotFound("the registry serves plain HTTP; there is no certificate")
+    return web.Response(text=info.tls_trust_pem, content_type="application/x-pem-file")
+
+
 def setup(app: web.Application) -> None:
     r = app.router
     _setup_access(r)
+    r.add_get(f"{PREFIX}/ca", trusted_ca)
     r.add_get(f"{PREFIX}/repositories", repositories)
     r.add_get(f"{PREFIX}/repositories/{{name:.+}}/tags", tags)
     r.add_get(f"{PREFIX}/repositories/{{name:.+}}/manifests", manifests)

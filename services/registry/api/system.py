@@ -13,9 +13,12 @@ from services.registry.domain.repositories import RepositoryService
 
 
 class SystemServicer(registry_pb2_grpc.SystemServicer):
-    def __init__(self, config: RegistryConfig, repositories: RepositoryService) -> None:
+    def __init__(
+        self, config: RegistryConfig, repositories: RepositoryService, trust_pem: str = ""
+    ) -> None:
         self._config = config
         self._repositories = repositories
+        self._trust_pem = trust_pem
 
     async def GetInfo(
         self,
@@ -31,6 +34,9 @@ class SystemServicer(registry_pb2_grpc.SystemServicer):
             blobs=usage.blobs,
             blob_bytes=usage.blob_bytes,
             read_only=cfg.read_only,
+            tls=cfg.tls,
+            tls_trust_pem=self._trust_pem,
+            auth=cfg.auth,
         )
 
     def register(self, server: grpc.aio.Server) -> None:

@@ -53,6 +53,9 @@ class GetInfoResponse(_message.Message):
     BLOBS_FIELD_NUMBER: _builtins.int
     BLOB_BYTES_FIELD_NUMBER: _builtins.int
     READ_ONLY_FIELD_NUMBER: _builtins.int
+    TLS_FIELD_NUMBER: _builtins.int
+    TLS_TRUST_PEM_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
     http_address: _builtins.str
     """The HOST:PORT where the OCI Distribution HTTP API listens."""
     repositories: _builtins.int
@@ -63,6 +66,14 @@ class GetInfoResponse(_message.Message):
     """The bytes held by those blobs."""
     read_only: _builtins.bool
     """True when the registry refuses every change (its read_only setting)."""
+    tls: _builtins.bool
+    """True when the HTTP API serves HTTPS (its tls setting)."""
+    tls_trust_pem: _builtins.str
+    """With TLS, the PEM certificate clients should trust: the generated CA, or the configured
+    certificate; "" without TLS.
+    """
+    auth: _builtins.bool
+    """True when every /v2/ request needs credentials and grants (its auth setting)."""
     @_builtins.property
     def service(self) -> _service_pb2.ServiceInfo:
         """The process answering."""
@@ -76,10 +87,13 @@ class GetInfoResponse(_message.Message):
         blobs: _builtins.int = ...,
         blob_bytes: _builtins.int = ...,
         read_only: _builtins.bool = ...,
+        tls: _builtins.bool = ...,
+        tls_trust_pem: _builtins.str = ...,
+        auth: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_bytes", b"blob_bytes", "blobs", b"blobs", "http_address", b"http_address", "read_only", b"read_only", "repositories", b"repositories", "service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "blob_bytes", b"blob_bytes", "blobs", b"blobs", "http_address", b"http_address", "read_only", b"read_only", "repositories", b"repositories", "service", b"service", "tls", b"tls", "tls_trust_pem", b"tls_trust_pem"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
