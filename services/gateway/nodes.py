@@ -41,7 +41,7 @@ from services.gateway.config import GatewayConfig
 from services.gateway.docker import params
 from services.gateway.errors import json_response
 from services.kit import errors
-from services.kit.grpcclient import call, open_channel
+from services.kit.grpcclient import call, check_health, open_channel
 
 NODE_LABEL = "estiba.node"
 """The label naming a container's (or image's, volume's, network's) node in lists, and the one
@@ -181,23 +181,16 @@ class Nodes:
         )
 
     async def for_new(self, requested: str = "") -> Node:
-        """``requested``, else the healthy node running the fewest containers (ties: the first
-        configured). Unavailable if no node answers."""
+        """``requested``, else the healthy node (its engine and its netd answer) running the
+        fewest containers (ties: the first configured). Unavailable if no node is healthy."""
         if requested:
             return self.named(requested)
         if not self.several:
             return self.default
-        loads, failures = await self._ask_all(
-            lambda n: call(
-                n.backends.engine_system.GetInfo,
-                engine_pb2.GetInfoRequest(),
-                service="engine",
-                timeout=ROUTE_TIMEOUT,
-            )
-        )
+        loads, failures = await self._ask_all(_running)
         if not loads:
             raise errors.Unavailable("no node is available: " + "; ".join(failures))
-        return min(loads, key=lambda pair: pair[1].containers_running)[0]
+        return min(loads, key=lambda pair: pair[1])[0]
 
     def forget(self, ref: str) -> None:
         self._where.pop(ref, None)
@@ -267,6 +260,22 @@ class Nodes:
             else:
                 found.append((node, answer))
         return found, warnings
+
+
+async def _running(node: Node) -> int:
+    """How many containers ``node`` runs; Unavailable if its engine or its netd is down."""
+    info, netd_up = await asyncio.gather(
+        call(
+            node.backends.engine_system.GetInfo,
+            engine_pb2.GetInfoRequest(),
+            service="engine",
+            timeout=ROUTE_TIMEOUT,
+        ),
+        check_health(node.backends.channels["netd"], service="netd", timeout=ROUTE_TIMEOUT),
+    )
+    if not netd_up:
+        raise errors.Unavailable(f"netd at {node.backends.targets['netd']} is not serving")
+    return info.containers_running
 
 
 def down_message(node: Node, exc: BaseException) -> str:
