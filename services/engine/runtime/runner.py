@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from services.engine.containers.models import Container, ExecRequest, ImageForContainer, Usage
-from services.engine.runtime import cgroups, conmon, mounts, seccomp, spec
+from services.engine.runtime import cgroups, conmon, mounts, runcstate, seccomp, spec
 from services.engine.runtime.execproc import ExecProcess
 from services.engine.runtime.runc import Runc
 from services.engine.runtime.users import resolve_user
@@ -48,6 +48,7 @@ class ContainerRunner:
         self.runc = Runc(run_dir / "runc", runtime)
         self.conmon = conmon.Conmon(self.runc.path, self.runc.state_root, run_dir / "exits")
         self.seccomp = seccomp.load_default(spec.DEFAULT_CAPS)
+        self._seccomp_json: str | None = None
 
     def dir(self, cid: str) -> Path:
         return self.containers_dir / cid
@@ -98,17 +99,36 @@ class ContainerRunner:
         try:
             paths = self.paths(c)
             config = self._spec(c, merged)
-            (paths.bundle / "config.json").write_text(json.dumps(config))
+            (paths.bundle / "config.json").write_text(self._config_json(config))
             pid = await self.conmon.create(
-                c.id, c.name, paths, tty=c.spec.tty, stdin=c.spec.open_stdin
+                c.id,
+                c.name,
+                paths,
+                tty=c.spec.tty,
+                stdin=c.spec.open_stdin,
+                stdin_once=c.spec.stdin_once and not c.spec.tty,  # as Docker: a tty stays
             )
             await before_start(paths)
-            await self.runc.start(c.id)
+            await self.runc.start(c.id, pid)
         except BaseException:
             await self.runc.delete(c.id)
             mounts.unmount(merged)
             raise
         return pid, conmon.read_pid(paths.conmon_pidfile)
+
+    def _config_json(self, config: dict[str, object]) -> str:
+        """config.json's text, with the default seccomp section (7 kB, the same for every
+        container and most of the file) serialized once per engine rather than per start."""
+        linux = config["linux"]
+        assert isinstance(linux, dict)
+        if self.seccomp is None or linux.get("seccomp") is not self.seccomp:
+            return json.dumps(config)
+        if self._seccomp_json is None:
+            self._seccomp_json = json.dumps(self.seccomp)
+        rest = json.dumps({k: v for k, v in linux.items() if k != "seccomp"})
+        linux_text = f'{rest[:-1]}, "seccomp": {self._seccomp_json}}}'
+        top = json.dumps({k: v for k, v in config.items() if k != "linux"})
+        return f'{top[:-1]}, "linux": {linux_text}}}'
 
     def _spec(self, c: Container, merged: Path) -> dict[str, object]:
         uid, gid, extra = resolve_user(merged, c.resolved.user)
@@ -185,13 +205,27 @@ class ContainerRunner:
 
     async def cleanup(self, c: Container) -> None:
         """After the process ended: forget it in runc and unmount its root (each once)."""
-        if self.runc.knows(c.id):
+        if not await asyncio.to_thread(self._release, c, remove=False):
             await self.runc.delete(c.id)
-        mounts.unmount(self.dir(c.id) / "merged")
 
     async def remove(self, c: Container) -> None:
-        await self.cleanup(c)
-        await asyncio.to_thread(shutil.rmtree, self.dir(c.id), True)
+        if not await asyncio.to_thread(self._release, c, remove=True):
+            await self.runc.delete(c.id)
+            await asyncio.to_thread(shutil.rmtree, self.dir(c.id), True)
+
+    def _release(self, c: Container, *, remove: bool) -> bool:
+        """Blocking, in one worker thread: forget the stopped container in runc's state root,
+        unmount its root and, to ``remove`` it, delete its directory. False when runc must
+        delete it itself (``runcstate``), which then comes first and the directory after.
+
+        Off the event loop: an unmount waits for the kernel (an RCU grace period), which on a
+        busy machine takes milliseconds during which nothing else would be served.
+        """
+        forgotten = runcstate.forget_stopped(self.runc.state_root / c.id)
+        mounts.unmount(self.dir(c.id) / "merged")
+        if forgotten and remove:
+            shutil.rmtree(self.dir(c.id), ignore_errors=True)
+        return forgotten
 
     async def exec(self, c: Container, request: ExecRequest) -> ExecProcess:
         """Start ``request`` in the running container ``c``."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +18,7 @@ import pytest
 from services.engine.containers import resolve
 from services.engine.containers.attach import Input, Session
 from services.engine.containers.models import Container, ContainerSpec, ImageForContainer, Sandbox
-from services.engine.runtime import conmon, mounts
+from services.engine.runtime import conmon, mounts, runcstate
 from services.engine.runtime.runner import ContainerRunner
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runc"),
@@ -178,3 +180,94 @@ def test_socket_paths_stay_short(base: Path) -> None:
     path = conmon.Paths(base, base, base / "run" / "attach", "0123456789ab").attach_socket
     assert len(str(path)) < 108
     assert socket.AF_UNIX
+
+
+def cgroup_dirs(runner: ContainerRunner, c: Container) -> list[Path]:
+    return [d / runner.cgroup_parent / c.id for d in Path("/sys/fs/cgroup").iterdir()
+            if (d / runner.cgroup_parent / c.id).is_dir()]  # fmt: skip
+
+
+async def test_start_and_forget_without_starting_runc(
+    runner: ContainerRunner, image: ImageForContainer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """runc start and runc delete done by the engine itself (exec fifo, state dir, cgroups)."""
+    ran: list[str] = []
+    run = runner.runc._run
+
+    async def counted(*args: str, ok_codes: tuple[int, ...] = (0,)) -> tuple[int, str, str]:
+        ran.append(args[0])
+        return await run(*args, ok_codes=ok_codes)
+
+    monkeypatch.setattr(runner.runc, "_run", counted)
+    c = container(ContainerSpec(image="t", cmd=("sh", "-c", "echo started; sleep 100")), image)
+    runner.prepare(c)
+
+    async def nothing(paths: conmon.Paths) -> None:
+        return None
+
+    c.pid, c.conmon_pid = await runner.start(c, image, nothing)
+    state = await runner.runc.state(c.id)
+    assert state is not None
+    assert state["status"] == "running"  # no exec fifo left: started
+    for _ in range(100):
+        if b"started" in runner.log_path(c.id).read_bytes():
+            break
+        await asyncio.sleep(0.05)
+    assert b"stdout F started" in runner.log_path(c.id).read_bytes()
+    assert cgroup_dirs(runner, c)  # the container's cgroups exist while it runs
+    state_dir = runner.runc.state_root / c.id
+    assert not runcstate.forget_stopped(state_dir)  # its init runs: left to runc
+    assert (state_dir / "state.json").exists()
+    await runner.kill(c, "SIGKILL")
+    assert (await asyncio.wait_for(runner.wait_exit(c), 10))[0] == 137
+    await runner.remove(c)
+    assert ran == ["state", "kill"]  # neither runc start nor runc delete
+    assert not runner.runc.knows(c.id)
+    assert await runner.runc.state(c.id) is None
+    assert cgroup_dirs(runner, c) == []
+    assert not runner.dir(c.id).exists()
+
+
+def test_a_container_runc_must_delete_is_left_alone(base: Path) -> None:
+    state_dir = base / "runc" / "x"
+    state_dir.mkdir(parents=True)
+    assert not runcstate.forget_stopped(state_dir)  # no state.json yet: runc is creating it
+    (state_dir / "state.json").write_text("{not json")
+    assert not runcstate.forget_stopped(state_dir)
+    own_pid = [{"type": "NEWPID", "path": ""}]
+    plain: dict[str, object] = {
+        "init_process_pid": 2**22 + 1, "init_process_start": 1, "cgroup_paths": {},
+        "config": {"namespaces": own_pid, "Hooks": {}},
+    }  # fmt: skip
+    hooks = {**plain, "config": {"namespaces": own_pid, "Hooks": {"poststop": [{"path": "/x"}]}}}
+    shared_pid = {**plain, "config": {"namespaces": [{"type": "NEWPID", "path": "/proc/1/ns/pid"}]}}
+    alive = {**plain, "init_process_pid": os.getpid(), "init_process_start": _start_time()}
+    for state in (hooks, shared_pid, alive):
+        (state_dir / "state.json").write_text(json.dumps(state))
+        assert not runcstate.forget_stopped(state_dir)
+        assert (state_dir / "state.json").exists()
+    (state_dir / "state.json").write_text(json.dumps(plain))  # its init is gone (no such pid)
+    assert runcstate.forget_stopped(state_dir)
+    assert not state_dir.exists()
+    assert runcstate.forget_stopped(state_dir)  # nothing left: nothing to do
+
+
+def _start_time() -> int:
+    return int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+async def test_start_of_an_init_that_died_meanwhile_fails_as_runc_says(
+    runner: ContainerRunner, image: ImageForContainer
+) -> None:
+    c = container(ContainerSpec(image="t", cmd=("true",)), image)
+    runner.prepare(c)
+
+    async def kill_init(paths: conmon.Paths) -> None:
+        os.kill(int(paths.pidfile.read_text()), signal.SIGKILL)
+
+    from services.kit import errors
+
+    with pytest.raises(errors.Internal, match="runc start failed"):
+        await asyncio.wait_for(runner.start(c, image, kill_init), 20)
+    assert not runner.runc.knows(c.id)
+    assert not mounts.is_mountpoint(runner.dir(c.id) / "merged")
