@@ -101,12 +101,7 @@ class ContainerRunner:
             config = self._spec(c, merged)
             (paths.bundle / "config.json").write_text(self._config_json(config))
             pid = await self.conmon.create(
-                c.id,
-                c.name,
-                paths,
-                tty=c.spec.tty,
-                stdin=c.spec.open_stdin,
-                stdin_once=c.spec.stdin_once and not c.spec.tty,  # as Docker: a tty stays
+                c.id, c.name, paths, tty=c.spec.tty, stdin=c.spec.open_stdin
             )
             await before_start(paths)
             await self.runc.start(c.id, pid)
