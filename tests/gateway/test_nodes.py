@@ -125,3 +125,8 @@ async def test_a_node_label_filter_narrows_and_prunes_merge(
     assert "node n2" in response.headers["Warning"]
     volumes = await body(await client.post("/volumes/prune"), 200)
     assert volumes["SpaceReclaimed"] == 0
+    response = await client.get("/system/df")
+    df = await body(response, 200)
+    assert df["Images"]
+    assert isinstance(df["LayersSize"], int)
+    assert "node n2" in response.headers["Warning"]
