@@ -22,6 +22,7 @@ import json
 import posixpath
 import tarfile
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -288,3 +289,22 @@ def _unpack_into(out: BinaryIO, e: Entry, written: set[str]) -> None:
                 _copy_data(data, out, member.size, info.name)  # type: ignore[arg-type]
             else:
                 out.write(tarindex.header(info))
+
+
+SAMPLE = 1 << 16
+
+
+def gzip_level(entries: list[Entry]) -> int:
+    """1 for what compresses, 0 (stored blocks: a valid gzip stream at the cost of a copy) when
+    the largest file copied does not: compressing random or already compressed bytes costs
+    most of a COPY's time and saves nothing. Blocking: run in a thread."""
+    files = [e for e in entries if e.opener is not None and not e.archive]
+    if not files:
+        return 1
+    largest = max(files, key=lambda e: e.info.size)
+    if largest.info.size < SAMPLE:
+        return 1
+    assert largest.opener is not None
+    with largest.opener() as handle:
+        sample = handle.read(SAMPLE)
+    return 0 if len(zlib.compress(sample, 1)) > 0.95 * len(sample) else 1

@@ -41,8 +41,11 @@ from services.engine.store.build_cache import BuildCacheStore
 from services.kit import errors
 
 Emit = Callable[[str], Awaitable[None]]
-LayerMaker = Callable[[Path], Awaitable[None]]
+LayerMaker = Callable[[Path], Awaitable[int]]
+"""Writes a step's layer tar; returns the gzip level its content deserves."""
 NOT_IN_ONBUILD = ("ONBUILD", "FROM", "MAINTAINER")
+FAST_GZIP = 1
+"""Build layers are compressed quickly, as Docker's are not at all until they are pushed."""
 
 
 class RecordMemo:
@@ -303,10 +306,10 @@ class Execution:
         work = self.scratch / secrets.token_hex(6)
         work.mkdir(parents=True)
         try:
-            tar = None
+            tar, level = None, FAST_GZIP
             if layer is not None:
                 tar = work / "layer.tar"
-                await layer(tar)
+                level = await layer(tar)
             image = await committing.commit(
                 self.images.ctx,
                 tar,
@@ -314,6 +317,7 @@ class Execution:
                 container=config,
                 created_by=created_by,
                 author=stage.author,
+                gzip_level=level,
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -435,13 +439,14 @@ class Execution:
             posixpath.join(config.get("WorkingDir") or "/", path)
         )
 
-        async def make(tar: Path) -> None:
+        async def make(tar: Path) -> int:
             async with self._view(stage.image) as root:
                 view = trees.DirTree(root)
                 entry = copying.Entry(
                     trees.clean(config["WorkingDir"]), copying.new_dir(config["WorkingDir"])
                 )
                 await _in_thread(copying.write_layer, [entry], view, tar, int(time.time()))
+            return FAST_GZIP
 
         exists = await self._exists(stage, config["WorkingDir"])
         created_by = f"/bin/sh -c #(nop) WORKDIR {config['WorkingDir']}"
@@ -473,8 +478,9 @@ class Execution:
         if build_env:
             created_by = f"|{len(build_env)} {' '.join(build_env)} {created_by}"
 
-        async def make(tar: Path) -> None:
+        async def make(tar: Path) -> int:
             await self._run_container(stage, instruction, args, build_env, network, tar)
+            return FAST_GZIP
 
         await self._commit(
             stage, created_by, _copy(stage.config), line=instruction.line, layer=make
@@ -587,7 +593,7 @@ class Execution:
             created_by = f"/bin/sh -c #(nop) {shown} "
             extra = json.dumps([digest, chown, chmod, dest, source_from])
 
-            async def make(tar: Path) -> None:
+            async def make(tar: Path) -> int:
                 async with self._view(stage.image) as root:
                     view = trees.DirTree(root)
                     uid, gid = _owner(root, chown)
@@ -595,6 +601,8 @@ class Execution:
                     workdir = str(stage.config.get("WorkingDir") or "/")
                     entries = await _in_thread(copying.plan, sources, dest, workdir, view, options)
                     await _in_thread(copying.write_layer, entries, view, tar, int(time.time()))
+                level: int = await _in_thread(copying.gzip_level, entries)
+                return level
 
             await self._commit(stage, created_by, _copy(stage.config), line=instruction.line,
                                extra=extra, layer=make)  # fmt: skip

@@ -91,6 +91,7 @@ async def commit(
     comment: str = "",
     author: str = "",
     created_by: str = "",
+    gzip_level: int = layering.GZIP_LEVEL,
 ) -> ImageRecord:
     """A new image: ``parent``'s layers plus ``layer_tar`` (a container's diff, whiteouts as
     ``.wh.`` entries). ``container`` replaces the parent's container config, ``changes`` are
@@ -103,7 +104,11 @@ async def commit(
     top = below[-1].chain_id if below else None
     held = [parent.id] if parent is not None else []
     with ctx.leases.hold([*held, *(x.chain_id for x in below)]):
-        layer = None if layer_tar is None else await in_thread(_make_on, ctx, layer_tar, top)
+        layer = (
+            None
+            if layer_tar is None
+            else await in_thread(_make_on, ctx, layer_tar, top, gzip_level)
+        )
         created = imageconfig.timestamp()
         settings = change_rules.apply(
             (base.container if base else {}) if container is None else container, changes or []
@@ -133,6 +138,6 @@ async def commit(
         return await layering.record(ctx, image)
 
 
-def _make_on(ctx: ImageContext, path: Path, parent: Digest | None) -> LayerRecord:
+def _make_on(ctx: ImageContext, path: Path, parent: Digest | None, level: int) -> LayerRecord:
     with path.open("rb", buffering=1 << 20) as raw:
-        return layering.make_layer(ctx, raw, parent)
+        return layering.make_layer(ctx, raw, parent, level=level)

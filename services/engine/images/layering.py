@@ -50,11 +50,14 @@ async def unpack_blob(
     return LayerRecord(done.chain_id, done.diff_id, done.size, done.tar_size, blob), True
 
 
-def make_layer(ctx: ImageContext, raw: BinaryIO, parent: Digest | None) -> LayerRecord:
-    """Unpack a tar (compressed or not) and store it gzipped. Blocking: run in a thread."""
+def make_layer(
+    ctx: ImageContext, raw: BinaryIO, parent: Digest | None, *, level: int = GZIP_LEVEL
+) -> LayerRecord:
+    """Unpack a tar (compressed or not) and store it gzipped at ``level`` (a build asks for
+    less work than 6 on what barely compresses). Blocking: run in a thread."""
     with ctx.content.ingest() as ingest:
         gz = gzip.GzipFile(
-            filename="", fileobj=_Sink(ingest), mode="wb", compresslevel=GZIP_LEVEL, mtime=0
+            filename="", fileobj=_Sink(ingest), mode="wb", compresslevel=level, mtime=0
         )
         done = ctx.layers.unpack(raw, parent=parent, diff_id=None, tee=_writer(gz))
         gz.close()
