@@ -48,6 +48,9 @@ NODE_LABEL = "estiba.node"
 a Docker client sets on a create body to choose the node."""
 ROUTE_TIMEOUT = 5.0
 CACHE_SIZE = 4096
+LIST_TIMEOUT = 10.0
+"""Seconds a list waits for a node before leaving it out: a node that accepts connections but
+never answers must not hold every ``ps`` for the handlers' own 30 s."""
 SHORT_ID = 12  # the shortest id prefix remembered: docker's short id, unique in practice
 VERSION_PREFIX = "/v{api_version}"
 
@@ -236,15 +239,20 @@ class Nodes:
     # -- lists over every node --------------------------------------------------------------
 
     async def each(
-        self, request: web.Request, handler: Handler, nodes: list[Node]
+        self, request: web.Request, handler: Handler, nodes: list[Node], timeout: float | None
     ) -> tuple[list[tuple[Node, Any]], list[str]]:
         """``handler`` run once per node of ``nodes`` on a copy of ``request`` routed there: the
-        decoded JSON answers of the nodes that answered, and a warning for each that did not."""
+        decoded JSON answers of the nodes that answered (within ``timeout`` seconds, if given),
+        and a warning for each that did not."""
 
         async def one(node: Node) -> Any:
             copy = request.clone()
             copy[NODE] = node
-            response = await handler(copy)
+            try:
+                async with asyncio.timeout(timeout):
+                    response = await handler(copy)
+            except TimeoutError:
+                raise errors.DeadlineExceeded(f"no answer within {timeout:g}s") from None
             if not isinstance(response, web.Response) or response.status != 200:
                 raise errors.Internal(f"the handler for {request.path} did not answer 200")
             return _json_of(response)
@@ -437,7 +445,8 @@ async def _merged(
     """One answer from every node's (or those a ``label=estiba.node=NAME`` filter names), list
     items labelled with their node; a node that does not answer is a warning."""
     chosen, request = _narrowed(request, nodes)
-    answers, warnings = await nodes.each(request, handler, chosen)
+    timeout = LIST_TIMEOUT if request.method == "GET" else None  # a prune takes what it takes
+    answers, warnings = await nodes.each(request, handler, chosen, timeout)
     if not answers and warnings:
         raise errors.Unavailable("no node answered: " + "; ".join(warnings))
     if not answers:  # a filter no node can match

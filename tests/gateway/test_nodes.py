@@ -3,14 +3,18 @@ address answers nothing (a node that is down)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import grpc
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from services.gateway import nodes
 from services.gateway.app import make_app
 from services.gateway.config import GatewayConfig
 from services.kit import config as kconfig
@@ -130,3 +134,37 @@ async def test_a_node_label_filter_narrows_and_prunes_merge(
     assert df["Images"]
     assert isinstance(df["LayersSize"], int)
     assert "node n2" in response.headers["Warning"]
+
+
+class _Hang(grpc.GenericRpcHandler):
+    """A gRPC server that takes every call and never answers: a node that hangs."""
+
+    def service(self, handler_call_details: Any) -> Any:
+        return grpc.unary_unary_rpc_method_handler(self._hang)
+
+    async def _hang(self, request: bytes, context: Any) -> bytes:
+        await asyncio.sleep(3600)
+        return b""
+
+
+async def test_a_node_that_never_answers_is_left_out_after_the_list_timeout(
+    services: Instance, aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(nodes, "LIST_TIMEOUT", 0.5)
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((_Hang(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        hung = f"n1, hung engine=127.0.0.1:{port} netd=127.0.0.1:{port}"
+        client = await aiohttp_client(
+            make_app(load({**services.env, "ESTIBA_GATEWAY_NODES": hung}))
+        )
+        began = time.monotonic()
+        response = await client.get("/containers/json")
+        assert await body(response, 200) == []
+        assert time.monotonic() - began < 5
+        warning = response.headers["Warning"]
+        assert warning == '199 estiba "node hung is unavailable, left out: no answer within 0.5s"'
+    finally:
+        await server.stop(0)
