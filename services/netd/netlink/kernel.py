@@ -28,7 +28,7 @@ from services.kit import errors
 from services.kit.log import get_logger
 from services.netd.domain import names
 from services.netd.domain.models import BridgePlan, EndpointPlan, LinkState, NetnsFile
-from services.netd.netlink import netns, sandbox, sysctl
+from services.netd.netlink import netns, sandbox, sysctl, teardown
 from services.netd.netlink.errors import is_exists, is_invalid, is_missing, translate
 
 log = get_logger()
@@ -186,9 +186,14 @@ class NetlinkKernel:
             raise translate(exc, f"repair the sandbox at {path}") from exc
 
     async def remove_sandbox(self, path: Path, host_ifnames: Sequence[str]) -> None:
-        for name in host_ifnames:
-            await self.delete_link(name)
-        await self._thread(lambda: netns.unbind(path), f"remove the network namespace at {path}")
+        """Off the event loop: a veth's delete waits for the kernel (``teardown``)."""
+        names = [n for n in host_ifnames if n.startswith(self._prefix)]
+        foreign = await self._thread(
+            functools.partial(teardown.remove, path, names, self._group),
+            f"remove the sandbox at {path}",
+        )
+        for name in [*foreign, *(n for n in host_ifnames if n not in names)]:
+            log.warning("link_not_deleted", link=name, why="not netd's (prefix or group)")
 
     async def netns_files(self, directory: Path) -> list[NetnsFile]:
         found = await self._thread(lambda: netns.list_files(directory), f"list {directory}")
