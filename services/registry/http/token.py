@@ -61,8 +61,9 @@ def _answer(issued: IssuedToken) -> web.Response:
     return json_response(body, headers={hdrs.CACHE_CONTROL: "no-store"})
 
 
-def _refused(exc: errors.Unauthenticated) -> web.Response:
-    return error_response(exc, headers={hdrs.WWW_AUTHENTICATE: 'Basic realm="estiba-registry"'})
+def _refused(authenticator: Authenticator, exc: errors.Unauthenticated) -> web.Response:
+    realm = authenticator.settings.service
+    return error_response(exc, headers={hdrs.WWW_AUTHENTICATE: f'Basic realm="{realm}"'})
 
 
 @routes.get(PATH)
@@ -85,7 +86,7 @@ async def get_token(request: web.Request) -> web.Response:
     except LoginThrottled as exc:
         return throttled(exc)
     except errors.Unauthenticated as exc:
-        return _refused(exc)
+        return _refused(authenticator, exc)
     return _answer(await authenticator.issue(principal, scopes, offline))
 
 
@@ -114,7 +115,7 @@ async def post_token(request: web.Request) -> web.Response:
     except LoginThrottled as exc:
         return throttled(exc)
     except errors.Unauthenticated as exc:
-        return _refused(exc)
+        return _refused(authenticator, exc)
     offline = field.get("access_type") == "offline" or grant == "refresh_token"
     issued = await authenticator.issue(principal, scopes, offline)
     if grant == "refresh_token":
