@@ -11,6 +11,8 @@ from typing import Any
 
 from client.errors import ClientError
 
+DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+DURATION_UNITS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)b?$", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -53,8 +55,56 @@ def add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network-alias", action="append", default=[], help="another DNS name")
     p.add_argument("--expose", action="append", default=[], help="expose a port")
     p.add_argument("--node", default="", help="the node to run on (see estiba node ls)")
+    add_health_flags(p)
     p.add_argument("image", help="the image")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
+
+
+def add_health_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--health-cmd", default="", help="command that checks the container's health")
+    p.add_argument("--health-interval", default="", help="time between checks (e.g. 30s)")
+    p.add_argument("--health-timeout", default="", help="time a check may take (e.g. 30s)")
+    p.add_argument("--health-retries", type=int, default=0, help="failures before unhealthy")
+    p.add_argument("--health-start-period", default="", help="grace time after start")
+    p.add_argument("--health-start-interval", default="", help="time between early checks")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable the image's check")
+
+
+def duration(text: str, flag: str) -> int:
+    """Go's duration syntax ("1m30s", "500ms", "2s"), as docker's flags take it, in ns."""
+    if text == "0":
+        return 0
+    parts = DURATION_RE.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ClientError(f"invalid argument {text!r} for {flag}: time: invalid duration")
+    return int(sum(float(n) * DURATION_UNITS[u] for n, u in parts))
+
+
+def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Config.Healthcheck from the --health-* flags; None when none was given."""
+    durations = {
+        "Interval": ("--health-interval", args.health_interval),
+        "Timeout": ("--health-timeout", args.health_timeout),
+        "StartPeriod": ("--health-start-period", args.health_start_period),
+        "StartInterval": ("--health-start-interval", args.health_start_interval),
+    }
+    given = args.health_cmd or args.health_retries or any(v for _, v in durations.values())
+    if args.no_healthcheck:
+        if given:
+            raise ClientError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    check: dict[str, Any] = {"Test": ["CMD-SHELL", args.health_cmd] if args.health_cmd else []}
+    for key, (flag, text) in durations.items():
+        value = duration(text, flag) if text else 0
+        if value < 0:
+            raise ClientError(f"{flag} cannot be negative")
+        check[key] = value
+    if args.health_retries < 0:
+        raise ClientError("--health-retries cannot be negative")
+    check["Retries"] = args.health_retries
+    return check
 
 
 def size(text: str) -> int:
@@ -145,6 +195,8 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.stop_timeout is not None:
         body["StopTimeout"] = args.stop_timeout
+    if (check := healthcheck(args)) is not None:
+        body["Healthcheck"] = check
     if args.entrypoint is not None:
         body["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
     bindings: dict[str, list[dict[str, str]]] = {}

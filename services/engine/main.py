@@ -8,16 +8,20 @@ from pathlib import Path
 import grpc
 
 from services.engine.api.containers import ContainersServicer
+from services.engine.api.events import EventsServicer
 from services.engine.api.filesystems import FilesystemsServicer
 from services.engine.api.images import ImagesServicer
 from services.engine.api.system import SystemServicer
 from services.engine.api.volumes import VolumesServicer
 from services.engine.config import EngineConfig
 from services.engine.containers.execs import ExecManager
+from services.engine.containers.health.monitor import HealthMonitor
 from services.engine.containers.manager import ContainerManager
 from services.engine.content.store import ContentStore
 from services.engine.distribution.client import Registries
 from services.engine.domain.host import read_host, runtime_version
+from services.engine.events import actors
+from services.engine.events.bus import EventBus
 from services.engine.images.context import ImageContext
 from services.engine.images.platform import host_platform
 from services.engine.images.service import ImageService
@@ -26,6 +30,7 @@ from services.engine.peers.netd import NetdSandboxes
 from services.engine.runtime.files import ContainerFiles
 from services.engine.runtime.runner import ContainerRunner
 from services.engine.store.containers import ContainerStore
+from services.engine.store.health import HealthStore
 from services.engine.store.images import ContainersTable, ImageStore
 from services.engine.store.migrations import MIGRATIONS
 from services.engine.store.sqlite import EngineStore
@@ -78,6 +83,7 @@ def container_manager(
     images: ImageService,
     volumes: VolumeManager,
     netd: grpc.aio.Channel,
+    events: EventBus,
 ) -> ContainerManager:
     runner = ContainerRunner(
         config.state_dir,
@@ -92,6 +98,12 @@ def container_manager(
         NetdSandboxes(netd),
         runner,
         volumes,
+        health=HealthMonitor(
+            runner,
+            HealthStore(db),
+            on_status=lambda c, status: actors.container(events, c, f"health_status: {status}"),
+        ),
+        events=events,
     )
 
 
@@ -106,14 +118,16 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
         await prepare_images(config, images)
         volume_store = VolumeStore(db)
         volumes = VolumeManager(volume_store, volume_store, config.state_dir / "volumes")
-        containers = container_manager(config, db, images, volumes, netd)
+        events = EventBus()
+        containers = container_manager(config, db, images, volumes, netd, events)
         await containers.recover()
         system = SystemServicer(config, store, read_host(), await runtime_version(config.runtime))
-        images_api = ImagesServicer(images)
+        images_api = ImagesServicer(images, events)
         host = read_host()
         execs = ExecManager(containers)
         containers_api = ContainersServicer(containers, execs, host.mem_total)
-        volumes_api = VolumesServicer(volumes)
+        volumes_api = VolumesServicer(volumes, events)
+        events_api = EventsServicer(events)
         files_api = FilesystemsServicer(ContainerFiles(containers, images, config.tmp_dir))
         async with grpcserver.serving(
             config.grpc_target,
@@ -123,6 +137,7 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
                 containers_api.register,
                 volumes_api.register,
                 files_api.register,
+                events_api.register,
             ],
             services=[
                 "estiba.engine.v1.System",
@@ -130,9 +145,13 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
                 "estiba.engine.v1.Containers",
                 "estiba.engine.v1.Volumes",
                 "estiba.engine.v1.Filesystems",
+                "estiba.engine.v1.Events",
             ],
         ):
             await stop.wait()
+            events.close()  # subscribers' streams end, so the server stops without waiting
+        if containers.health is not None:
+            await containers.health.close()
         # Containers keep running: their conmon monitors are not our children. The next
         # engine adopts them (ContainerManager.recover).
     finally:

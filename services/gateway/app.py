@@ -12,6 +12,7 @@ from services.gateway.middleware import MIDDLEWARES
 from services.gateway.nodes import NODES, Nodes, routing
 from services.gateway.routes import (
     containers,
+    events,
     execs,
     files,
     images,
@@ -37,6 +38,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     misc.setup(app)
     networks.setup(app)
     registry.setup(app)
+    events.setup(app)
     nodes.setup(app)
     return app
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from estiba.engine.v1 import containers_pb2 as pb
+from services.engine.containers.health import config as health_config
 from services.engine.containers.models import (
     Container,
     ContainerSpec,
+    Health,
+    Healthcheck,
     Mount,
     Port,
     Resources,
@@ -53,7 +56,41 @@ def spec_from_proto(msg: pb.ContainerSpec) -> ContainerSpec:
         ),
         resources=Resources(res.memory, res.nano_cpus, res.pids_limit, res.cpu_shares),
         ports=tuple(Port(p.protocol, p.container_port, p.host_ip, p.host_port) for p in msg.ports),
+        healthcheck=healthcheck_from_proto(msg.healthcheck)
+        if msg.HasField("healthcheck")
+        else None,
     )
+
+
+def healthcheck_from_proto(msg: pb.Healthcheck) -> Healthcheck:
+    check = Healthcheck(
+        tuple(msg.test),
+        msg.interval,
+        msg.timeout,
+        msg.start_period,
+        msg.start_interval,
+        msg.retries,
+    )
+    health_config.validate(check)
+    return check
+
+
+def healthcheck_to_proto(check: Healthcheck) -> pb.Healthcheck:
+    return pb.Healthcheck(
+        test=list(check.test),
+        interval=check.interval,
+        timeout=check.timeout,
+        start_period=check.start_period,
+        start_interval=check.start_interval,
+        retries=check.retries,
+    )
+
+
+def health_to_proto(health: Health) -> pb.Health:
+    msg = pb.Health(status=health.status, failing_streak=health.failing_streak)
+    for r in health.log:
+        msg.log.add(start=r.start, end=r.end, exit_code=r.exit_code, output=r.output)
+    return msg
 
 
 def spec_to_proto(spec: ContainerSpec) -> pb.ContainerSpec:
@@ -72,6 +109,8 @@ def spec_to_proto(spec: ContainerSpec) -> pb.ContainerSpec:
     for p in spec.ports:
         msg.ports.add(protocol=p.protocol, container_port=p.container_port, host_ip=p.host_ip,
                       host_port=p.host_port)  # fmt: skip
+    if spec.healthcheck is not None:
+        msg.healthcheck.CopyFrom(healthcheck_to_proto(spec.healthcheck))
     r = spec.resources
     msg.resources.CopyFrom(
         pb.Resources(
@@ -107,6 +146,10 @@ def container_to_proto(c: Container, state_dir: str) -> pb.Container:
         effective_hostname=c.resolved.hostname,
     )
     msg.effective_labels.update(c.resolved.labels)
+    if c.resolved.healthcheck is not None:
+        msg.effective_healthcheck.CopyFrom(healthcheck_to_proto(c.resolved.healthcheck))
+    if c.health is not None:
+        msg.state.health.CopyFrom(health_to_proto(c.health))
     for p in c.sandbox.ports if c.sandbox else ():
         msg.published_ports.add(protocol=p.protocol, container_port=p.container_port,
                                 host_ip=p.host_ip, host_port=p.host_port)  # fmt: skip

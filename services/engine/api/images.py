@@ -21,6 +21,9 @@ from estiba.engine.v1 import images_pb2 as pb
 from estiba.engine.v1 import images_pb2_grpc
 from services.engine.api import images_convert as convert
 from services.engine.distribution.client import login
+from services.engine.events import actors
+from services.engine.events.bus import EventBus
+from services.engine.images import reference as refs
 from services.engine.images.load import events as load_events
 from services.engine.images.platform import parse_platform
 from services.engine.images.service import ImageService
@@ -31,8 +34,12 @@ CHUNK = 1 << 20
 
 
 class ImagesServicer(images_pb2_grpc.ImagesServicer):
-    def __init__(self, images: ImageService) -> None:
+    def __init__(self, images: ImageService, events: EventBus | None = None) -> None:
         self._images = images
+        self._events = events or EventBus()
+
+    def _announce(self, action: str, actor_id: str, name: str = "") -> None:
+        actors.image(self._events, action, actor_id, name or actor_id)
 
     def register(self, server: grpc.aio.Server) -> None:
         images_pb2_grpc.add_ImagesServicer_to_server(self, server)
@@ -59,6 +66,8 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         creds = convert.credentials(request.auth)
         async for event in self._images.pull(request.reference, creds, platform):
             yield convert.progress(event)
+        ref = refs.parse(request.reference).with_default_tag()
+        self._announce("pull", ref.familiar, ref.familiar_repository)
 
     async def List(self, request: pb.ListImagesRequest, context: Ctx) -> pb.ListImagesResponse:
         filters = [(f.name, f.value) for f in request.filters]
@@ -80,12 +89,20 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
 
     async def Tag(self, request: pb.TagImageRequest, context: Ctx) -> pb.TagImageResponse:
         await self._images.tag(request.source, request.target)
+        image = await self._images.get(request.source)
+        self._announce("tag", str(image.id), refs.parse(request.target).with_default_tag().familiar)
         return pb.TagImageResponse()
 
     async def Remove(self, request: pb.RemoveImageRequest, context: Ctx) -> pb.RemoveImageResponse:
+        image_id = str((await self._images.get(request.image)).id)
         items = await self._images.remove(
             request.image, force=request.force, prune=not request.no_prune
         )
+        for item in items:
+            if item.untagged:
+                self._announce("untag", image_id)
+            if item.deleted:
+                self._announce("delete", str(item.deleted))
         return pb.RemoveImageResponse(items=[convert.deleted(i) for i in items])
 
     async def Push(
@@ -94,6 +111,7 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         creds = convert.credentials(request.auth)
         async for event in self._images.push(request.reference, creds):
             yield convert.progress(event)
+        self._announce("push", refs.parse(request.reference).with_default_tag().familiar)
 
     async def Save(
         self, request: pb.SaveImagesRequest, context: Ctx
@@ -108,6 +126,8 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
                 pending, size = [], 0
         if pending:
             yield pb.SaveImagesChunk(data=b"".join(pending))
+        for name in request.names:
+            self._announce("save", str((await self._images.get(name)).id))
 
     async def Load(
         self, request_iterator: AsyncIterator[pb.LoadImagesRequest], context: Ctx
@@ -115,6 +135,9 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
         first = await _first(request_iterator, "source")
         async with self._spooled(first.source.path, request_iterator) as path:
             loaded = await self._images.load(path)
+        for image in loaded:
+            for name in image.names or [image.id]:
+                self._announce("load", image.id, refs.familiar(name))
         for event in load_events(loaded):
             yield convert.progress(event)
 
@@ -131,6 +154,7 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
                 message=opts.message,
                 platform=platform,
             )
+        self._announce("import", str(image.id))
         yield pb.ImageProgress(status=str(image.id), image_id=str(image.id))
 
     async def Bootstrap(

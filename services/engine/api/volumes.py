@@ -9,6 +9,8 @@ import grpc
 
 from estiba.engine.v1 import volumes_pb2 as pb
 from estiba.engine.v1 import volumes_pb2_grpc
+from services.engine.events import actors
+from services.engine.events.bus import EventBus
 from services.engine.volumes.manager import Volume, VolumeManager, size_of
 from services.kit import errors
 
@@ -30,19 +32,23 @@ def _proto(v: Volume, used_by: list[str], size: int = -1) -> pb.Volume:
 
 
 class VolumesServicer(volumes_pb2_grpc.VolumesServicer):
-    def __init__(self, volumes: VolumeManager) -> None:
+    def __init__(self, volumes: VolumeManager, events: EventBus | None = None) -> None:
         self._v = volumes
+        self._events = events or EventBus()
 
     def register(self, server: grpc.aio.Server) -> None:
         volumes_pb2_grpc.add_VolumesServicer_to_server(self, server)
 
     async def Create(self, request: pb.CreateVolumeRequest, context: Ctx) -> pb.Volume:
+        existed = bool(request.name) and await self._exists(request.name)
         v = await self._v.create(
             request.name,
             driver=request.driver,
             labels=dict(request.labels),
             options=dict(request.options),
         )
+        if not existed:
+            actors.volume(self._events, "create", v.name)
         return _proto(v, (await self._v.users()).get(v.name, []))
 
     async def Get(self, request: pb.GetVolumeRequest, context: Ctx) -> pb.Volume:
@@ -63,10 +69,20 @@ class VolumesServicer(volumes_pb2_grpc.VolumesServicer):
         self, request: pb.RemoveVolumeRequest, context: Ctx
     ) -> pb.RemoveVolumeResponse:
         await self._v.remove(request.name, force=request.force)
+        actors.volume(self._events, "destroy", request.name)
         return pb.RemoveVolumeResponse()
+
+    async def _exists(self, name: str) -> bool:
+        try:
+            await self._v.get(name)
+        except errors.NotFound:
+            return False
+        return True
 
     async def Prune(self, request: pb.PruneVolumesRequest, context: Ctx) -> pb.PruneVolumesResponse:
         deleted, freed = await self._v.prune(list(request.labels))
+        for name in deleted:
+            actors.volume(self._events, "destroy", name)
         return pb.PruneVolumesResponse(deleted=deleted, space_reclaimed=freed)
 
 

@@ -11,8 +11,9 @@ import dataclasses
 import secrets
 
 from services.engine.containers.manager import ContainerManager
-from services.engine.containers.models import PAUSED, RUNNING, ExecRequest
+from services.engine.containers.models import PAUSED, RUNNING, Container, ExecRequest
 from services.engine.containers.ports import Process
+from services.engine.events import actors
 from services.kit import errors
 from services.kit.log import get_logger
 from services.kit.tasks import spawn
@@ -55,6 +56,8 @@ class ExecManager:
         state = ExecState(request)
         self._execs[request.id] = state
         self._forget_old()
+        action = f"exec_create: {' '.join(request.cmd)}"
+        actors.container(self._containers.events, c, action, execID=request.id)
         return state
 
     def get(self, exec_id: str) -> ExecState:
@@ -79,14 +82,18 @@ class ExecManager:
         request = dataclasses.replace(state.request, height=height, width=width)
         process = await self._containers.runtime.exec(c, request)
         state.running, state.pid, state.process = True, process.pid, process
-        state.reaper = spawn(self._reap(state, process), name=f"exec-{exec_id[:12]}")
+        action = f"exec_start: {' '.join(request.cmd)}"
+        actors.container(self._containers.events, c, action, execID=exec_id)
+        state.reaper = spawn(self._reap(state, process, c), name=f"exec-{exec_id[:12]}")
         log.info("exec_started", container_id=c.id, exec_id=exec_id, pid=process.pid)
         return process
 
-    async def _reap(self, state: ExecState, process: Process) -> None:
+    async def _reap(self, state: ExecState, process: Process, c: Container) -> None:
         code = await process.wait()
         state.running, state.exit_code, state.process = False, code, None
         state.done.set()
+        extra = {"execID": state.request.id, "exitCode": str(code)}
+        actors.container(self._containers.events, c, "exec_die", **extra)
         log.info("exec_exited", exec_id=state.request.id, exit_code=code)
 
     def resize(self, exec_id: str, height: int, width: int) -> None:

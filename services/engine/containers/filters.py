@@ -24,13 +24,17 @@ KNOWN = {
     "is-task",
 }
 STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+HEALTH = {"starting", "healthy", "unhealthy", "none"}
 
 
 def matches(c: Container, filters: dict[str, list[str]]) -> bool:
     for key, values in filters.items():
         if key not in KNOWN:
             raise errors.InvalidArgument(f"invalid filter '{key}'")
-        if values and not any(_one(c, key, value) for value in values):
+        # several labels must all be there (compose asks for project AND service); several
+        # values of any other key: any one of them, as Docker's filters do
+        combine = all if key == "label" else any
+        if values and not combine(_one(c, key, value) for value in values):
             return False
     return True
 
@@ -56,6 +60,11 @@ def _one(c: Container, key: str, value: str) -> bool:
         )
     if key == "exited":
         return c.state == "exited" and str(c.exit_code) == value
+    if key == "health":
+        if value not in HEALTH:
+            raise errors.InvalidArgument(f"Unrecognised filter value for health: {value}")
+        has_check = c.resolved.healthcheck is not None and c.health is not None
+        return (c.health.status if has_check and c.health else "none") == value
     if key == "network":
         return c.sandbox is not None and value in (c.sandbox.mode, c.sandbox.network_id)
     return True

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from services.engine.containers import attach, resolve, signals
 from services.engine.containers.filters import matches
+from services.engine.containers.health.monitor import HealthMonitor
 from services.engine.containers.models import (
     CREATED,
     EXITED,
@@ -30,6 +31,8 @@ from services.engine.containers.models import (
     Wiring,
 )
 from services.engine.containers.ports import Images, Records, Runtime, Sandboxes, Volumes
+from services.engine.events import actors
+from services.engine.events.bus import EventBus
 from services.kit import errors
 from services.kit.log import get_logger
 from services.kit.tasks import spawn
@@ -49,8 +52,12 @@ class ContainerManager:
         sandboxes: Sandboxes,
         runtime: Runtime,
         volumes: Volumes,
+        health: HealthMonitor | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.volumes = volumes
+        self.health = health
+        self.events = events or EventBus()
         self.records = records
         self.images = images
         self.sandboxes = sandboxes
@@ -94,6 +101,7 @@ class ContainerManager:
         except BaseException:
             await self._discard(c)
             raise
+        actors.container(self.events, c, "create")
         log.info("container_created", container_id=cid, name=name, image=spec.image)
         return c
 
@@ -150,6 +158,11 @@ class ContainerManager:
         self._exited[c.id] = asyncio.Event()
         await self.records.update(c)
         self._monitors[c.id] = spawn(self._monitor(c), name=f"monitor-{c.short_id}")
+        actors.connections(self.events, c, "connect")
+        actors.mounts(self.events, c, "mount")
+        actors.container(self.events, c, "start")
+        if self.health is not None:
+            await self.health.watch(c)
         log.info("container_started", container_id=c.id, pid=c.pid)
 
     def adopt(self, c: Container) -> None:
@@ -168,6 +181,11 @@ class ContainerManager:
             c.state, c.exit_code, c.oom_killed, c.finished_at = EXITED, code, oom, now()
             c.pid = c.conmon_pid = 0
             await self.records.update(c)
+            if self.health is not None:
+                await self.health.stopped(c.id)
+            actors.container(self.events, c, "die", exitCode=str(code))
+            actors.connections(self.events, c, "disconnect")
+            actors.mounts(self.events, c, "unmount")
             log.info("container_exited", container_id=c.id, exit_code=code, oom_killed=oom)
             self._exited.pop(c.id, asyncio.Event()).set()
             for future in self._next_exit.pop(c.id, []):
@@ -207,7 +225,9 @@ class ContainerManager:
                 f"container {c.id} is not running", reason="NOT_RUNNING"
             )
         await self._stop(c, timeout, signal)
-        return await self.records.find(c.id)
+        c = await self.records.find(c.id)
+        actors.container(self.events, c, "stop")
+        return c
 
     async def _mark_stopped_by_user(self, cid: str) -> Container:
         """Record that the user stopped it (so no restart policy applies) on a fresh read."""
@@ -227,8 +247,10 @@ class ContainerManager:
         if c.state == PAUSED:
             await self.runtime.resume(c)
         wait = c.resolved.stop_timeout if timeout < 0 else timeout
+        name = signals.normalize(signal or c.resolved.stop_signal)
         with contextlib.suppress(errors.FailedPrecondition):
-            await self.runtime.kill(c, signals.normalize(signal or c.resolved.stop_signal))
+            await self.runtime.kill(c, name)
+            actors.container(self.events, c, "kill", signal=actors.signal_number(name))
         if exited is None:
             return
         try:
@@ -236,13 +258,16 @@ class ContainerManager:
         except TimeoutError:
             with contextlib.suppress(errors.FailedPrecondition):
                 await self.runtime.kill(c, "SIGKILL")
+                actors.container(self.events, c, "kill", signal="9")
             await exited.wait()
 
     async def restart(self, ref: str, *, timeout: int = -1, signal: str = "") -> Container:
         c = await self.records.find(ref)
         if c.state in (RUNNING, PAUSED, RESTARTING):
             await self._stop(c, timeout, signal)
-        return await self.start(c.id)
+        c = await self.start(c.id)
+        actors.container(self.events, c, "restart")
+        return c
 
     async def kill(self, ref: str, signal: str) -> None:
         c = await self.records.find(ref)
@@ -254,6 +279,7 @@ class ContainerManager:
         if name in ("SIGKILL", "SIGTERM", "SIGINT"):
             c = await self._mark_stopped_by_user(c.id)
         await self.runtime.kill(c, name)
+        actors.container(self.events, c, "kill", signal=actors.signal_number(name))
 
     async def pause(self, ref: str) -> None:
         c = await self.records.find(ref)
@@ -263,8 +289,11 @@ class ContainerManager:
                     f"Container {c.id} is not running", reason="NOT_RUNNING"
                 )
             await self.runtime.pause(c)
+            if self.health is not None:
+                self.health.pause(c.id, True)
             c.state = PAUSED
             await self.records.update(c)
+        actors.container(self.events, c, "pause")
 
     async def unpause(self, ref: str) -> None:
         c = await self.records.find(ref)
@@ -274,8 +303,11 @@ class ContainerManager:
                     f"Container {c.id} is not paused", reason="NOT_PAUSED"
                 )
             await self.runtime.resume(c)
+            if self.health is not None:
+                self.health.pause(c.id, False)
             c.state = RUNNING
             await self.records.update(c)
+        actors.container(self.events, c, "unpause")
 
     async def rename(self, ref: str, new_name: str) -> None:
         """Rename the record, then netd, whose DNS answers follow at once on every network.
@@ -297,6 +329,7 @@ class ContainerManager:
                 c.name = old
                 await self.records.update(c)
                 raise
+        actors.container(self.events, c, "rename", oldName=f"/{old}")
         log.info("container_renamed", container_id=c.id, old=old, name=name)
 
     async def running(self, ref: str) -> Container:
@@ -351,9 +384,12 @@ class ContainerManager:
 
     async def _remove_locked(self, c: Container) -> None:
         self.attach.drop(c.id)
+        if self.health is not None:
+            await self.health.forget(c.id)
         # The root and the network sandbox are independent: take both down at once.
         await asyncio.gather(self.runtime.remove(c), self._remove_sandbox(c.id))
         await self.records.delete(c.id)
+        actors.container(self.events, c, "destroy")
         self._locks.pop(c.id, None)
         log.info("container_removed", container_id=c.id)
         for future in self._removed.pop(c.id, []):
@@ -392,6 +428,9 @@ class ContainerManager:
                 continue
             if self.runtime.is_alive(c):
                 self.adopt(c)
+                if self.health is not None and c.state in (RUNNING, PAUSED):
+                    await self.health.watch(c, resume=True)
+                    self.health.pause(c.id, c.state == PAUSED)
                 continue
             self._monitors[c.id] = spawn(self._monitor(c), name=f"recover-{c.short_id}")
 

@@ -60,6 +60,38 @@ class Resources:
 
 
 @dataclasses.dataclass(frozen=True)
+class Healthcheck:
+    """Docker's healthcheck config. ``test`` is ["NONE"], ["CMD", ...] or ["CMD-SHELL", "..."];
+    an empty test or a zero duration (nanoseconds) means "the image's", then Docker's default."""
+
+    test: tuple[str, ...] = ()
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthResult:
+    """One probe: when it ran (RFC 3339), its exit code (-1: it could not run) and output."""
+
+    start: str
+    end: str
+    exit_code: int
+    output: str
+
+
+@dataclasses.dataclass
+class Health:
+    """A container's health as its probes found it: starting, healthy or unhealthy."""
+
+    status: str = "starting"
+    failing_streak: int = 0
+    log: list[HealthResult] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
 class ContainerSpec:
     """What the user asked for, fixed at create. Empty values mean "the image's" or default."""
 
@@ -95,6 +127,7 @@ class ContainerSpec:
     publish_all_ports: bool = False
     ip_address: str = ""
     network_aliases: tuple[str, ...] = ()
+    healthcheck: Healthcheck | None = None  # None: the image's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +142,7 @@ class Resolved:
     labels: dict[str, str]
     stop_signal: str
     stop_timeout: int
+    healthcheck: Healthcheck | None = None  # None: no probes (none configured, or NONE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +184,7 @@ class Container:
     restart_count: int = 0
     manually_stopped: bool = False
     sandbox: Sandbox | None = None
+    health: Health | None = None  # written only by the health monitor
 
     @property
     def short_id(self) -> str:

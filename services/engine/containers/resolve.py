@@ -6,6 +6,7 @@ import re
 import secrets
 from typing import Any
 
+from services.engine.containers.health import config as health_config
 from services.engine.containers.models import ContainerSpec, Resolved
 from services.kit import errors
 
@@ -110,6 +111,9 @@ def resolve(spec: ContainerSpec, image_config: dict[str, Any], container_id: str
         labels={str(k): str(v) for k, v in labels.items()},
         stop_signal=stop_signal,
         stop_timeout=timeout,
+        healthcheck=health_config.merge(
+            spec.healthcheck, health_config.from_image(image_config.get("Healthcheck"))
+        ),
     )
 
 

@@ -9,6 +9,9 @@ from typing import Any
 from services.engine.containers.models import (
     Container,
     ContainerSpec,
+    Health,
+    Healthcheck,
+    HealthResult,
     Mount,
     Port,
     Resolved,
@@ -23,6 +26,8 @@ COLUMNS = (
     "id, name, image_id, state, created_at, spec, resolved, pid, conmon_pid, exit_code, error, "
     "started_at, finished_at, oom_killed, restart_count, manually_stopped, sandbox"
 )
+# what is read; the health column is written only by services.engine.store.health
+READ_COLUMNS = COLUMNS + ", health"
 
 
 class ContainerStore:
@@ -84,7 +89,9 @@ class ContainerStore:
 
     async def all(self) -> list[Container]:
         async with self._db.read() as tx:
-            rows = await tx.fetchall(f"SELECT {COLUMNS} FROM containers ORDER BY created_at DESC")
+            rows = await tx.fetchall(
+                f"SELECT {READ_COLUMNS} FROM containers ORDER BY created_at DESC"
+            )
         return [_from_row(row) for row in rows]
 
     async def find(self, ref: str) -> Container:
@@ -92,11 +99,11 @@ class ContainerStore:
         name = ref.lstrip("/")
         async with self._db.read() as tx:
             row = await tx.fetchone(
-                f"SELECT {COLUMNS} FROM containers WHERE id = ? OR name = ?", (ref, name)
+                f"SELECT {READ_COLUMNS} FROM containers WHERE id = ? OR name = ?", (ref, name)
             )
             if row is None and ref and all(ch in "0123456789abcdef" for ch in ref):
                 rows = await tx.fetchall(
-                    f"SELECT {COLUMNS} FROM containers WHERE id LIKE ? LIMIT 2", (ref + "%",)
+                    f"SELECT {READ_COLUMNS} FROM containers WHERE id LIKE ? LIMIT 2", (ref + "%",)
                 )
                 if len(rows) > 1:
                     raise errors.InvalidArgument(
@@ -163,6 +170,7 @@ def _from_row(row: Row) -> Container:
         restart_count=row["restart_count"],
         manually_stopped=bool(row["manually_stopped"]),
         sandbox=sandbox_from_dict(sandbox),
+        health=health_from_dict(json.loads(row["health"] or "{}")),
     )
 
 
@@ -176,7 +184,19 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
     for key in ("cmd", "entrypoint", "env", "exposed_ports", "network_aliases"):
         data[key] = tuple(data.get(key, ()))
     data["ports"] = tuple(Port(**p) for p in data.get("ports", ()))
+    data["healthcheck"] = _healthcheck(data.get("healthcheck"))
     return ContainerSpec(**data)
+
+
+def _healthcheck(data: dict[str, Any] | None) -> Healthcheck | None:
+    return Healthcheck(**{**data, "test": tuple(data["test"])}) if data else None
+
+
+def health_from_dict(data: dict[str, Any]) -> Health | None:
+    if not data:
+        return None
+    log = [HealthResult(**entry) for entry in data.get("log", ())]
+    return Health(data["status"], data["failing_streak"], log)
 
 
 def sandbox_from_dict(data: dict[str, Any]) -> Sandbox | None:
@@ -186,4 +206,11 @@ def sandbox_from_dict(data: dict[str, Any]) -> Sandbox | None:
 
 
 def _resolved(data: dict[str, Any]) -> Resolved:
-    return Resolved(**{**data, "args": tuple(data["args"]), "env": tuple(data["env"])})
+    return Resolved(
+        **{
+            **data,
+            "args": tuple(data["args"]),
+            "env": tuple(data["env"]),
+            "healthcheck": _healthcheck(data.get("healthcheck")),
+        }
+    )

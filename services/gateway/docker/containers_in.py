@@ -79,7 +79,26 @@ def spec_from_body(body: dict[str, Any]) -> pb.ContainerSpec:
     endpoint = _endpoint(body.get("NetworkingConfig"), spec.network_mode)
     spec.ip_address = str((endpoint.get("IPAMConfig") or {}).get("IPv4Address") or "")
     spec.network_aliases.extend(str(a) for a in endpoint.get("Aliases") or [])
+    if body.get("Healthcheck"):
+        spec.healthcheck.CopyFrom(_healthcheck(body["Healthcheck"]))
     return spec
+
+
+def _healthcheck(data: Any) -> pb.Healthcheck:
+    """Config.Healthcheck; the engine checks the values, this only checks the types."""
+    if not isinstance(data, dict):
+        raise errors.InvalidArgument("Healthcheck must be an object")
+    try:
+        return pb.Healthcheck(
+            test=_strings(data.get("Test"), "Healthcheck.Test"),
+            interval=int(data.get("Interval") or 0),
+            timeout=int(data.get("Timeout") or 0),
+            start_period=int(data.get("StartPeriod") or 0),
+            start_interval=int(data.get("StartInterval") or 0),
+            retries=int(data.get("Retries") or 0),
+        )
+    except (TypeError, ValueError) as exc:
+        raise errors.InvalidArgument(f"invalid Healthcheck: {exc}") from exc
 
 
 def _ports(bindings: dict[str, Any]) -> list[pb.PortSpec]:

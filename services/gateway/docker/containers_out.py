@@ -58,7 +58,29 @@ def config(c: pb.Container) -> dict[str, Any]:
         "Labels": dict(c.effective_labels),
         "StopSignal": s.stop_signal or None,
         "StopTimeout": s.stop_timeout if s.stop_timeout >= 0 else None,
+        **({"Healthcheck": healthcheck(c.effective_healthcheck)} if _has_check(c) else {}),
     }
+
+
+def _has_check(c: pb.Container) -> bool:
+    return c.HasField("effective_healthcheck") or (
+        c.spec.HasField("healthcheck") and list(c.spec.healthcheck.test[:1]) == ["NONE"]
+    )
+
+
+def healthcheck(h: pb.Healthcheck) -> dict[str, Any]:
+    """Config.Healthcheck; with ["NONE"] given, that is what is shown."""
+    out: dict[str, Any] = {"Test": list(h.test) or ["NONE"]}
+    for key, value in (
+        ("Interval", h.interval),
+        ("Timeout", h.timeout),
+        ("StartPeriod", h.start_period),
+        ("StartInterval", h.start_interval),
+        ("Retries", h.retries),
+    ):
+        if value:
+            out[key] = value
+    return out
 
 
 def _image_cmd(c: pb.Container) -> list[str]:
@@ -137,6 +159,18 @@ def state(c: pb.Container) -> dict[str, Any]:
         "Error": st.error,
         "StartedAt": _time(st.started_at),
         "FinishedAt": _time(st.finished_at),
+        **({"Health": health(st.health)} if st.HasField("health") else {}),
+    }
+
+
+def health(h: pb.Health) -> dict[str, Any]:
+    return {
+        "Status": h.status,
+        "FailingStreak": h.failing_streak,
+        "Log": [
+            {"Start": r.start, "End": r.end, "ExitCode": r.exit_code, "Output": r.output}
+            for r in h.log
+        ],
     }
 
 
@@ -286,6 +320,9 @@ def status_text(st: pb.ContainerState, now: datetime | None = None) -> str:
         text = f"Up {_ago(st.started_at, now)}"
         if st.status == "paused":
             text += " (Paused)"
+        elif st.HasField("health"):
+            shown = st.health.status
+            text += f" ({'health: starting' if shown == 'starting' else shown})"
         if st.status == "restarting":
             text = f"Restarting ({st.exit_code}) {_ago(st.finished_at, now)} ago"
         return text

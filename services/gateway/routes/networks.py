@@ -14,6 +14,7 @@ from services.gateway.errors import json_response
 from services.gateway.keys import CONFIG
 from services.gateway.nodes import backends_of
 from services.gateway.routes import add
+from services.gateway.routes.events import network_event
 from services.kit import errors
 from services.kit.grpcclient import call
 
@@ -89,6 +90,7 @@ async def create(request: web.Request) -> web.Response:
     reply = await call(
         _networks(request).CreateNetwork, create_request(body), service="netd", timeout=TIMEOUT
     )
+    await network_event(request, "create", reply.network)
     return json_response({"Id": reply.network.id, "Warning": reply.warning}, status=201)
 
 
@@ -106,6 +108,7 @@ async def remove(request: web.Request) -> web.Response:
         service="netd",
         timeout=TIMEOUT,
     )
+    await network_event(request, "destroy", found)
     return web.Response(status=204)
 
 
@@ -133,6 +136,7 @@ async def connect(request: web.Request) -> web.Response:
         aliases=aliases,
     )
     await call(_sandboxes(request).Connect, req, service="netd", timeout=TIMEOUT)
+    await network_event(request, "connect", network, container=container_id)
     return web.Response(status=200)
 
 
@@ -144,6 +148,7 @@ async def disconnect(request: web.Request) -> web.Response:
         network=network.id,
     )
     await call(_sandboxes(request).Disconnect, req, service="netd", timeout=TIMEOUT)
+    await network_event(request, "disconnect", network, container=req.container_id)
     return web.Response(status=200)
 
 

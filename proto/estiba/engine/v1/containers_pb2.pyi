@@ -176,6 +176,7 @@ class ContainerSpec(_message.Message):
     PUBLISH_ALL_PORTS_FIELD_NUMBER: _builtins.int
     IP_ADDRESS_FIELD_NUMBER: _builtins.int
     NETWORK_ALIASES_FIELD_NUMBER: _builtins.int
+    HEALTHCHECK_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     """The image reference the user gave ("busybox", "localhost:5000/app:1")."""
     has_entrypoint: _builtins.bool
@@ -260,6 +261,10 @@ class ContainerSpec(_message.Message):
     def network_aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Other names for the container on its user-defined network (--network-alias)."""
 
+    @_builtins.property
+    def healthcheck(self) -> Global___Healthcheck:
+        """The healthcheck asked for; unset means the image's (docker run --health-*)."""
+
     def __init__(
         self,
         *,
@@ -295,14 +300,129 @@ class ContainerSpec(_message.Message):
         publish_all_ports: _builtins.bool = ...,
         ip_address: _builtins.str = ...,
         network_aliases: _abc.Iterable[_builtins.str] | None = ...,
+        healthcheck: Global___Healthcheck | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["resources", b"resources", "restart_policy", b"restart_policy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck", "resources", b"resources", "restart_policy", b"restart_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "auto_remove", b"auto_remove", "cmd", b"cmd", "docker_config_json", b"docker_config_json", "domainname", b"domainname", "entrypoint", b"entrypoint", "env", b"env", "exposed_ports", b"exposed_ports", "has_entrypoint", b"has_entrypoint", "hostname", b"hostname", "image", b"image", "init", b"init", "ip_address", b"ip_address", "labels", b"labels", "mounts", b"mounts", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "no_new_privileges", b"no_new_privileges", "open_stdin", b"open_stdin", "ports", b"ports", "publish_all_ports", b"publish_all_ports", "read_only", b"read_only", "resources", b"resources", "restart_policy", b"restart_policy", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "auto_remove", b"auto_remove", "cmd", b"cmd", "docker_config_json", b"docker_config_json", "domainname", b"domainname", "entrypoint", b"entrypoint", "env", b"env", "exposed_ports", b"exposed_ports", "has_entrypoint", b"has_entrypoint", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "init", b"init", "ip_address", b"ip_address", "labels", b"labels", "mounts", b"mounts", "network_aliases", b"network_aliases", "network_mode", b"network_mode", "no_new_privileges", b"no_new_privileges", "open_stdin", b"open_stdin", "ports", b"ports", "publish_all_ports", b"publish_all_ports", "read_only", b"read_only", "resources", b"resources", "restart_policy", b"restart_policy", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContainerSpec: _TypeAlias = ContainerSpec  # noqa: Y015
+
+@_typing.final
+class Healthcheck(_message.Message):
+    """A command the engine runs inside a running container to tell whether it is well (Docker's
+    HEALTHCHECK). Durations are nanoseconds; 0 means the image's setting, then Docker's default.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEST_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    TIMEOUT_FIELD_NUMBER: _builtins.int
+    START_PERIOD_FIELD_NUMBER: _builtins.int
+    START_INTERVAL_FIELD_NUMBER: _builtins.int
+    RETRIES_FIELD_NUMBER: _builtins.int
+    interval: _builtins.int
+    """Time between probes (default 30 s)."""
+    timeout: _builtins.int
+    """Time a probe may take before it counts as failed (default 30 s)."""
+    start_period: _builtins.int
+    """Time after start during which failures do not count while the container is starting."""
+    start_interval: _builtins.int
+    """Time between probes during the start period (default 5 s)."""
+    retries: _builtins.int
+    """Failures in a row that make the container unhealthy (default 3)."""
+    @_builtins.property
+    def test(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """["NONE"] (no checks), ["CMD", arg...] or ["CMD-SHELL", "command line"]; empty means the
+        image's test.
+        """
+
+    def __init__(
+        self,
+        *,
+        test: _abc.Iterable[_builtins.str] | None = ...,
+        interval: _builtins.int = ...,
+        timeout: _builtins.int = ...,
+        start_period: _builtins.int = ...,
+        start_interval: _builtins.int = ...,
+        retries: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval", "retries", b"retries", "start_interval", b"start_interval", "start_period", b"start_period", "test", b"test", "timeout", b"timeout"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Healthcheck: _TypeAlias = Healthcheck  # noqa: Y015
+
+@_typing.final
+class HealthResult(_message.Message):
+    """One probe's result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    start: _builtins.str
+    """When the probe started, RFC 3339."""
+    end: _builtins.str
+    """When it ended, RFC 3339."""
+    exit_code: _builtins.int
+    """0 healthy, other values unhealthy; -1 when it could not run or timed out."""
+    output: _builtins.str
+    """What it wrote (stdout and stderr), at most 4096 bytes."""
+    def __init__(
+        self,
+        *,
+        start: _builtins.str = ...,
+        end: _builtins.str = ...,
+        exit_code: _builtins.int = ...,
+        output: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "exit_code", b"exit_code", "output", b"output", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthResult: _TypeAlias = HealthResult  # noqa: Y015
+
+@_typing.final
+class Health(_message.Message):
+    """A container's health as its probes found it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    FAILING_STREAK_FIELD_NUMBER: _builtins.int
+    LOG_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """"starting", "healthy" or "unhealthy"."""
+    failing_streak: _builtins.int
+    """Failed probes in a row."""
+    @_builtins.property
+    def log(self) -> _containers.RepeatedCompositeFieldContainer[Global___HealthResult]:
+        """The last five results, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        failing_streak: _builtins.int = ...,
+        log: _abc.Iterable[Global___HealthResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failing_streak", b"failing_streak", "log", b"log", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Health: _TypeAlias = Health  # noqa: Y015
 
 @_typing.final
 class PortSpec(_message.Message):
@@ -352,6 +472,7 @@ class ContainerState(_message.Message):
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     OOM_KILLED_FIELD_NUMBER: _builtins.int
     RESTART_COUNT_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
     status: _builtins.str
     """"created", "running", "paused", "restarting", "exited", "removing" or "dead"."""
     pid: _builtins.int
@@ -368,6 +489,10 @@ class ContainerState(_message.Message):
     """True when the kernel killed it for lack of memory."""
     restart_count: _builtins.int
     """How often the engine restarted it by its restart policy."""
+    @_builtins.property
+    def health(self) -> Global___Health:
+        """Its health; unset when it has no healthcheck."""
+
     def __init__(
         self,
         *,
@@ -379,10 +504,11 @@ class ContainerState(_message.Message):
         finished_at: _builtins.str = ...,
         oom_killed: _builtins.bool = ...,
         restart_count: _builtins.int = ...,
+        health: Global___Health | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "exit_code", b"exit_code", "finished_at", b"finished_at", "oom_killed", b"oom_killed", "pid", b"pid", "restart_count", b"restart_count", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "exit_code", b"exit_code", "finished_at", b"finished_at", "health", b"health", "oom_killed", b"oom_killed", "pid", b"pid", "restart_count", b"restart_count", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -476,6 +602,7 @@ class Container(_message.Message):
     NETNS_PATH_FIELD_NUMBER: _builtins.int
     EFFECTIVE_HOSTNAME_FIELD_NUMBER: _builtins.int
     PUBLISHED_PORTS_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_HEALTHCHECK_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The 64-hex-character id."""
     name: _builtins.str
@@ -522,6 +649,10 @@ class Container(_message.Message):
     def published_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortSpec]:
         """The ports published for it, with the host ports netd chose."""
 
+    @_builtins.property
+    def effective_healthcheck(self) -> Global___Healthcheck:
+        """The healthcheck its probes follow (its own over its image's); unset when it has none."""
+
     def __init__(
         self,
         *,
@@ -541,10 +672,11 @@ class Container(_message.Message):
         netns_path: _builtins.str = ...,
         effective_hostname: _builtins.str = ...,
         published_ports: _abc.Iterable[Global___PortSpec] | None = ...,
+        effective_healthcheck: Global___Healthcheck | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "state", b"state"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective_healthcheck", b"effective_healthcheck", "spec", b"spec", "state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "effective_env", b"effective_env", "effective_hostname", b"effective_hostname", "effective_labels", b"effective_labels", "effective_user", b"effective_user", "effective_working_dir", b"effective_working_dir", "id", b"id", "image_id", b"image_id", "name", b"name", "netns_path", b"netns_path", "networks", b"networks", "path_and_args", b"path_and_args", "published_ports", b"published_ports", "spec", b"spec", "state", b"state", "state_dir", b"state_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "effective_env", b"effective_env", "effective_healthcheck", b"effective_healthcheck", "effective_hostname", b"effective_hostname", "effective_labels", b"effective_labels", "effective_user", b"effective_user", "effective_working_dir", b"effective_working_dir", "id", b"id", "image_id", b"image_id", "name", b"name", "netns_path", b"netns_path", "networks", b"networks", "path_and_args", b"path_and_args", "published_ports", b"published_ports", "spec", b"spec", "state", b"state", "state_dir", b"state_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

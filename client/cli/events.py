@@ -1,0 +1,59 @@
+"""``estiba events``: what happens on the node, as it happens (docker events)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from client.cli import output
+from client.cli.containers import _timestamp
+from client.errors import ClientError
+from client.transport import Transport
+
+BILLION = 1_000_000_000
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("events", help="show events as they happen")
+    p.add_argument("--since", default="", help="also events since this time (10m, RFC 3339, Unix)")
+    p.add_argument("--until", default="", help="stop at this time")
+    p.add_argument(
+        "-f", "--filter", action="append", default=[], help="type=, event=, container=, label=..."
+    )
+    p.add_argument("--format", default="", help="'json' for one JSON object per line")
+    p.set_defaults(run=events)
+
+
+def events(args: argparse.Namespace, api: Transport) -> int:
+    if args.format not in ("", "json", "{{json .}}"):
+        raise ClientError(f"unsupported format {args.format!r}: use json")
+    query: dict[str, str] = {}
+    if args.since:
+        query["since"] = _timestamp(args.since)
+    if args.until:
+        query["until"] = _timestamp(args.until)
+    if args.filter:
+        query["filters"] = json.dumps(output.filters(args.filter))
+    for event in api.stream_json("GET", "/events", query=query):
+        line = json.dumps(event, separators=(",", ":")) if args.format else pretty(event)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def pretty(event: dict[str, Any]) -> str:
+    """``<time> <type> <action> <actor id> (k=v, ...)``, the way docker events prints."""
+    nanos = int(event.get("timeNano") or int(event.get("time") or 0) * BILLION)
+    when = datetime.fromtimestamp(nanos // BILLION).astimezone()
+    offset = when.strftime("%z")
+    zone = "Z" if offset in ("+0000", "") else f"{offset[:3]}:{offset[3:]}"
+    text = f"{when:%Y-%m-%dT%H:%M:%S}.{nanos % BILLION:09d}{zone} "
+    actor = event.get("Actor") or {}
+    text += f"{event.get('Type', '')} {event.get('Action', '')} {actor.get('ID', '')}"
+    attributes = actor.get("Attributes") or {}
+    if attributes:
+        text += " (" + ", ".join(f"{k}={attributes[k]}" for k in sorted(attributes)) + ")"
+    return text

@@ -1,0 +1,68 @@
+"""One probe: the healthcheck's command run inside the container, within its timeout.
+
+The probe is an exec like ``docker exec`` makes (the same runtime call), without a terminal or
+input. Its stdout and stderr are kept together, cut at Docker's 4 KiB, because the verdict is
+shown to users in inspect and that is all Docker keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from datetime import UTC, datetime
+
+from services.engine.containers.health.config import command
+from services.engine.containers.models import Container, ExecRequest, Healthcheck, HealthResult
+from services.engine.containers.ports import Process, Runtime
+from services.kit import errors
+
+MAX_OUTPUT = 4096
+COULD_NOT_RUN = -1  # Docker's exit code for a probe that did not run or did not finish
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def run(runtime: Runtime, c: Container, check: Healthcheck, timeout_ns: int) -> HealthResult:
+    start = now()
+    request = ExecRequest(
+        id=secrets.token_hex(32), container_id=c.id, cmd=command(check), attach_stdin=False
+    )
+    try:
+        process = await runtime.exec(c, request)
+    except errors.EstibaError as exc:
+        return HealthResult(start, now(), COULD_NOT_RUN, exc.message)
+    process.close_stdin()
+    output = bytearray()
+    try:
+        code = await asyncio.wait_for(_collect(process, output), timeout_ns / 1e9)
+    except TimeoutError:
+        process.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), 5)
+        message = f"Health check exceeded timeout ({go_duration(timeout_ns)})"
+        return HealthResult(start, now(), COULD_NOT_RUN, message)
+    return HealthResult(start, now(), code, output.decode(errors="replace"))
+
+
+async def _collect(process: Process, output: bytearray) -> int:
+    async for _, data in process.output():
+        room = MAX_OUTPUT - len(output)
+        if room > 0:
+            output.extend(data[:room])
+    return await process.wait()
+
+
+def go_duration(ns: int) -> str:
+    """A duration as Go prints it ("30s", "1.5s", "500ms", "1m30s"), as Docker's messages do."""
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:g}ms" if ns >= 1_000_000 else f"{ns / 1e3:g}µs"
+    seconds = ns / 1e9
+    minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    text = f"{rest:g}s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    return f"{minutes}m{text}" if minutes else text

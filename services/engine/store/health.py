@@ -1,0 +1,24 @@
+"""The ``containers.health`` column: a container's health as its probes found it (JSON).
+
+Kept apart from the container's other fields so that a probe's verdict and a lifecycle change
+never write over each other: each writer owns its columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from services.engine.containers.models import Health
+from services.kit.db import Database
+
+
+class HealthStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def save(self, container_id: str, health: Health | None) -> None:
+        """Record ``health`` (None clears it); a container removed meanwhile is fine."""
+        value = json.dumps(dataclasses.asdict(health)) if health is not None else "{}"
+        async with self._db.write() as tx:
+            await tx.execute("UPDATE containers SET health = ? WHERE id = ?", (value, container_id))
