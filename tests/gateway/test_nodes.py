@@ -14,9 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from services.gateway import nodes
 from services.gateway.app import make_app
 from services.gateway.config import GatewayConfig
+from services.gateway.nodes import merge
 from services.kit import config as kconfig
 from tests.services.conftest import Instance, free_port
 
@@ -150,7 +150,7 @@ class _Hang(grpc.GenericRpcHandler):
 async def test_a_node_that_never_answers_is_left_out_after_the_list_timeout(
     services: Instance, aiohttp_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(nodes, "LIST_TIMEOUT", 0.5)
+    monkeypatch.setattr(merge, "LIST_TIMEOUT", 0.5)
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((_Hang(),))
     port = server.add_insecure_port("127.0.0.1:0")
