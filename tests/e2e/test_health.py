@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import tarfile
 import time
 from collections.abc import Callable
@@ -180,15 +181,21 @@ def test_probes_resume_after_engine_restart(estiba_instance: EstibaInstance) -> 
     inst = estiba_instance
     inst.estiba("run", "-d", "--name", "hc-keep", "--health-cmd", "true", *FAST,
                 "busybox", "sleep", "300")  # fmt: skip
+    inst.estiba("run", "-d", "--name", "hc-lost", "--health-cmd", "true", *FAST,
+                "busybox", "sleep", "300")  # fmt: skip
     wait_for(inst, "hc-keep", lambda d: status(d) == "healthy")
+    lost_pid = wait_for(inst, "hc-lost", lambda d: status(d) == "healthy")["State"]["Pid"]
     inst.down()
+    os.kill(lost_pid, signal.SIGKILL)  # it ends while no engine runs
     inst.up()
+    lost = wait_for(inst, "hc-lost", lambda d: d["State"]["Status"] == "exited")
+    assert status(lost) == "unhealthy"
     before = inspect(inst, "hc-keep")
     assert status(before) == "healthy"  # the recorded verdict survives the restart
     last = before["State"]["Health"]["Log"][-1]["End"]
     after = wait_for(inst, "hc-keep", lambda d: d["State"]["Health"]["Log"][-1]["End"] > last)
     assert status(after) == "healthy"
-    inst.estiba("rm", "-f", "hc-keep")
+    inst.estiba("rm", "-f", "hc-keep", "hc-lost")
 
 
 def _image_with_healthcheck(inst: EstibaInstance, tag: str, check: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import dataclasses
 import json
 
 from services.engine.containers.models import Health
+from services.engine.store.containers import health_from_dict
 from services.kit.db import Database
 
 
@@ -22,3 +23,8 @@ class HealthStore:
         value = json.dumps(dataclasses.asdict(health)) if health is not None else "{}"
         async with self._db.write() as tx:
             await tx.execute("UPDATE containers SET health = ? WHERE id = ?", (value, container_id))
+
+    async def load(self, container_id: str) -> Health | None:
+        async with self._db.read() as tx:
+            row = await tx.fetchone("SELECT health FROM containers WHERE id = ?", (container_id,))
+        return health_from_dict(json.loads(row["health"] or "{}")) if row is not None else None

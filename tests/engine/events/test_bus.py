@@ -8,7 +8,7 @@ import time
 import pytest
 
 from services.engine.events import filters
-from services.engine.events.bus import EventBus
+from services.engine.events.bus import QUEUE, EventBus
 from services.engine.events.models import Event
 from services.kit import errors
 
@@ -100,3 +100,13 @@ def test_docker_filter_rules() -> None:
 def test_bad_filters_are_refused(given: dict[str, list[str]], message: str) -> None:
     with pytest.raises(errors.InvalidArgument, match=message):
         filters.check(given)
+
+
+async def test_a_subscriber_that_falls_too_far_behind_is_dropped() -> None:
+    bus = EventBus()
+    slow = bus.subscribe({})
+    for n in range(QUEUE + 10):
+        bus.publish("container", "start", f"c{n}")
+    got = [e.actor_id async for e in slow]
+    assert 0 < len(got) < QUEUE + 10  # it ended instead of holding the engine back
+    bus.publish("container", "start", "after")  # nobody is left to block

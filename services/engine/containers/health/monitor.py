@@ -37,6 +37,7 @@ class HealthRecords(Protocol):
     """Where verdicts are kept (services.engine.store.health)."""
 
     async def save(self, container_id: str, health: Health | None) -> None: ...
+    async def load(self, container_id: str) -> Health | None: ...
 
 
 class HealthMonitor:
@@ -71,10 +72,11 @@ class HealthMonitor:
 
     async def stopped(self, container_id: str) -> None:
         """The container no longer runs: stop probing; its verdict becomes "unhealthy", as
-        Docker reports a container whose checks have stopped."""
+        Docker reports a container whose checks have stopped. One that ended while no engine
+        ran has its verdict only in its record."""
         await self._cancel(container_id)
         self._paused.discard(container_id)
-        health = self._health.pop(container_id, None)
+        health = self._health.pop(container_id, None) or await self._records.load(container_id)
         if health is not None and health.status != UNHEALTHY:
             health.status = UNHEALTHY
             await self._records.save(container_id, health)
