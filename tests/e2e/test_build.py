@@ -261,6 +261,15 @@ def test_hostile_context_tar_is_refused(estiba_instance: EstibaInstance) -> None
     assert result.returncode != 0
     assert b"points outside the context" in result.stderr
 
+    plain = subprocess.run(  # a Dockerfile alone on stdin, not a tar: the context is just it
+        [sys.executable, "-m", "client", "build", "-q", "-"],
+        input=b"FROM busybox\nRUN echo from-stdin > /s\n", capture_output=True, timeout=60,
+        env=env,
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    image = plain.stdout.decode().strip()
+    assert inst.estiba("run", "--rm", image, "cat", "/s").stdout == "from-stdin\n"
+
 
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[str]:
@@ -303,6 +312,12 @@ def test_add_archives_urls_and_onbuild(
     script = "cat /unpacked/inner/packed.txt /dl/remote.txt; stat -c %a /dl/remote.txt"
     shown = inst.estiba("run", "--rm", "built:base", "sh", "-c", script).stdout
     assert shown == "packed\nfetched over http\n600\n"
+    ctx.joinpath("Dockerfile").write_text(
+        f"FROM busybox\nADD --checksum=sha256:{'0' * 64} {http_server}/remote.txt /dl/\n"
+    )
+    wrong = inst.estiba("build", str(ctx), check=False)
+    assert "Dockerfile:2:" in wrong.stderr
+    assert "digest mismatch" in wrong.stderr
     child = context(tmp_path / "child", {"Dockerfile": "FROM built:base\nCMD cat /trigger\n"})
     out = inst.estiba("build", "-t", "built:child", str(child)).stdout
     assert "# Executing 1 build trigger" in out

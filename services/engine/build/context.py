@@ -24,6 +24,7 @@ from services.engine.build import tree as trees
 from services.kit import errors
 
 GZIP_MAGIC = b"\x1f\x8b"
+DOCKERFILE_LIMIT = 1 << 20
 
 
 class Spool:
@@ -36,6 +37,8 @@ class Spool:
         self._gunzip: zlib._Decompress | None = None
         self._first = True
         self._indexer = tarindex.Indexer()
+        self._plain = False
+        """Not a tar: the body is a Dockerfile alone (``docker build - < Dockerfile``)."""
         self.size = 0
         self.members: list[tarindex.Member] | None = None
 
@@ -54,11 +57,18 @@ class Spool:
         self._index(data)
 
     def _index(self, data: bytes) -> None:
+        if self._plain:
+            if self.size > DOCKERFILE_LIMIT:
+                self.discard()
+                raise _invalid("neither a tar archive nor a Dockerfile")
+            return
         try:
             self._indexer.feed(data)
         except tarindex.TarFormatError as exc:
-            self.discard()
-            raise _invalid(f"not a tar archive ({exc})") from exc
+            if self._indexer.members or self.size > DOCKERFILE_LIMIT:
+                self.discard()
+                raise _invalid(f"not a tar archive ({exc})") from exc
+            self._plain = True
 
     def close(self) -> None:
         if self._gunzip is not None:
@@ -70,12 +80,26 @@ class Spool:
             self._file.write(rest)
             self._index(rest)
         self._file.close()
-        if self.size:
+        if self._plain:
+            self._wrap_dockerfile()
+        elif self.size:
             try:
                 self.members = self._indexer.finish()
             except tarindex.TarFormatError as exc:
-                self.discard()
-                raise _invalid(f"not a tar archive ({exc})") from exc
+                if self._indexer.members or self.size > DOCKERFILE_LIMIT:
+                    self.discard()
+                    raise _invalid(f"not a tar archive ({exc})") from exc
+                self._wrap_dockerfile()  # shorter than one tar header: a Dockerfile
+
+    def _wrap_dockerfile(self) -> None:
+        """The body was a Dockerfile: make it the context's only file."""
+        data = self.path.read_bytes()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size, info.mode = len(data), 0o644
+        tar = tarindex.header(info) + data + tarindex.padding(len(data))
+        tar += tarindex.END_OF_ARCHIVE
+        self.path.write_bytes(tar)
+        self.members = tarindex.members(tar)
 
     def discard(self) -> None:
         self._file.close()

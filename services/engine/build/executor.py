@@ -104,6 +104,13 @@ class Execution:
     # -- the whole build -------------------------------------------------------------------
 
     async def run(self) -> ImageRecord:
+        here = str(self.images.ctx.platform)
+        if self.options.platform and self.options.platform not in (here, here.rsplit("/", 1)[0]):
+            raise errors.InvalidArgument(
+                f"--platform={self.options.platform}: only this node's platform ({here}) can be "
+                "built here",
+                reason="PLATFORM_UNSUPPORTED",
+            )
         groups = self._stages()
         last = len(groups) - 1
         if self.options.target:
@@ -624,6 +631,7 @@ class Execution:
                 out.append(copying.Source(doc.name, data=content.encode()))
             elif add and fetch.is_url(name):
                 data, mtime = await fetch.download(name)
+                fetch.check(name, data, instruction.flag("checksum"))
                 out.append(copying.Source(fetch.file_name(name), data=data, mtime=mtime,
                                           mode=0o600))  # fmt: skip
             else:

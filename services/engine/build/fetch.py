@@ -8,6 +8,7 @@ unpacked, even when it is an archive.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import posixpath
 import urllib.parse
 
@@ -62,3 +63,18 @@ async def download(url: str) -> tuple[bytes, int]:
         except (TypeError, ValueError):
             when = 0
     return bytes(data), when
+
+
+def check(url: str, data: bytes, expected: str) -> None:
+    """ADD --checksum=sha256:<hex>: the fetched bytes must have that digest."""
+    if not expected:
+        return
+    algorithm, _, hexdigest = expected.partition(":")
+    if algorithm != "sha256" or len(hexdigest) != 64:
+        raise errors.InvalidArgument(f"invalid checksum {expected!r}: use sha256:<64 hex digits>")
+    got = hashlib.sha256(data).hexdigest()
+    if got != hexdigest.lower():
+        raise errors.InvalidArgument(
+            f"digest mismatch for {url}: expected {expected}, got sha256:{got}",
+            reason="DIGEST_MISMATCH",
+        )

@@ -174,3 +174,17 @@ def test_layer_tar_headers_read_back_with_tarfile(tmp_path: Path) -> None:
         assert handle is not None
         assert handle.read() == b"abc"
     assert [m.info.name.rstrip("/") for m in tarindex.members(data)] == [i.name for i in infos]
+
+
+def test_a_dockerfile_alone_becomes_the_context(tmp_path: Path) -> None:
+    for body in (b"FROM busybox\n", b"FROM busybox\n" + b"# padding\n" * 200):
+        spool = Spool(tmp_path / "ctx.tar")
+        spool.write(body)
+        spool.close()
+        with ContextTree.load(spool.path, spool.members) as ctx:
+            assert ctx.read("Dockerfile") == body
+    spool = Spool(tmp_path / "big.tar")
+    spool.write(b"x" * (1 << 19))
+    spool.write(b"x" * (1 << 19))
+    with pytest.raises(errors.InvalidArgument, match="neither a tar archive nor a Dockerfile"):
+        spool.write(b"x" * (1 << 19))
