@@ -68,7 +68,16 @@ class Conmon:
         self.runc_root = runc_root
         self.exit_dir = exit_dir
 
-    def args(self, cid: str, name: str, paths: Paths, *, tty: bool, stdin: bool) -> list[str]:
+    def args(
+        self,
+        cid: str,
+        name: str,
+        paths: Paths,
+        *,
+        tty: bool,
+        stdin: bool,
+        stdin_once: bool = True,
+    ) -> list[str]:
         args = [
             self.path,
             "--api-version",
@@ -109,9 +118,22 @@ class Conmon:
             args.append("-t")
         if stdin:
             args.append("-i")
+            if not stdin_once:
+                # Docker's StdinOnce=false: a client that detaches or leaves does not close
+                # the container's stdin, so the next attach can still type into it
+                args.append("--leave-stdin-open")
         return args
 
-    async def create(self, cid: str, name: str, paths: Paths, *, tty: bool, stdin: bool) -> int:
+    async def create(
+        self,
+        cid: str,
+        name: str,
+        paths: Paths,
+        *,
+        tty: bool,
+        stdin: bool,
+        stdin_once: bool = True,
+    ) -> int:
         """Start conmon, which creates the container; returns the container's pid."""
         for stale in (paths.exit_file, paths.oom_file, self.exit_dir / cid):
             stale.unlink(missing_ok=True)
@@ -126,7 +148,7 @@ class Conmon:
         }
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.args(cid, name, paths, tty=tty, stdin=stdin),
+                *self.args(cid, name, paths, tty=tty, stdin=stdin, stdin_once=stdin_once),
                 env=env,
                 cwd=paths.bundle,
                 start_new_session=True,

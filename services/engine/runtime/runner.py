@@ -15,6 +15,7 @@ Directory layout (``root`` is the engine's state dir, ``run`` its run dir)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -101,7 +102,12 @@ class ContainerRunner:
             config = self._spec(c, merged)
             (paths.bundle / "config.json").write_text(self._config_json(config))
             pid = await self.conmon.create(
-                c.id, c.name, paths, tty=c.spec.tty, stdin=c.spec.open_stdin
+                c.id,
+                c.name,
+                paths,
+                tty=c.spec.tty,
+                stdin=c.spec.open_stdin,
+                stdin_once=c.spec.stdin_once and not c.spec.tty,  # as Docker: a tty stays
             )
             await before_start(paths)
             await self.runc.start(c.id, pid)
@@ -206,7 +212,7 @@ class ContainerRunner:
     async def remove(self, c: Container) -> None:
         if not await asyncio.to_thread(self._release, c, remove=True):
             await self.runc.delete(c.id)
-            await asyncio.to_thread(shutil.rmtree, self.dir(c.id), True)
+            await asyncio.to_thread(self._delete_files, c)
 
     def _release(self, c: Container, *, remove: bool) -> bool:
         """Blocking, in one worker thread: forget the stopped container in runc's state root,
@@ -219,8 +225,17 @@ class ContainerRunner:
         forgotten = runcstate.forget_stopped(self.runc.state_root / c.id)
         mounts.unmount(self.dir(c.id) / "merged")
         if forgotten and remove:
-            shutil.rmtree(self.dir(c.id), ignore_errors=True)
+            self._delete_files(c)
         return forgotten
+
+    def _delete_files(self, c: Container) -> None:
+        """The container's directory, and what conmon left in the run dir for it: its exit
+        file and the link to its attach socket (one of each per container ever run, else)."""
+        shutil.rmtree(self.dir(c.id), ignore_errors=True)
+        paths = self.paths(c)
+        for path in (self.conmon.exit_dir / c.id, paths.socket_dir / paths.short_id):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     async def exec(self, c: Container, request: ExecRequest) -> ExecProcess:
         """Start ``request`` in the running container ``c``."""
