@@ -226,6 +226,9 @@ async def test_start_and_forget_without_starting_runc(
     assert await runner.runc.state(c.id) is None
     assert cgroup_dirs(runner, c) == []
     assert not runner.dir(c.id).exists()
+    paths = runner.paths(c)
+    assert not (runner.conmon.exit_dir / c.id).exists()  # conmon's files in the run dir, too
+    assert not (paths.socket_dir / paths.short_id).is_symlink()
 
 
 def test_a_container_runc_must_delete_is_left_alone(base: Path) -> None:
