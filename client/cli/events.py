@@ -8,9 +8,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from client.cli import output
+from client.cli import output, output_format
 from client.cli.containers import _timestamp
-from client.errors import ClientError
 from client.transport import Transport
 
 BILLION = 1_000_000_000
@@ -23,13 +22,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "-f", "--filter", action="append", default=[], help="type=, event=, container=, label=..."
     )
-    p.add_argument("--format", default="", help="'json' for one JSON object per line")
+    p.add_argument(
+        "--format", default="", help="'json' (one object per line) or a Go template ('{{.Action}}')"
+    )
     p.set_defaults(run=events)
 
 
 def events(args: argparse.Namespace, api: Transport) -> int:
-    if args.format not in ("", "json", "{{json .}}"):
-        raise ClientError(f"unsupported format {args.format!r}: use json")
+    as_json = args.format in ("json", "{{json .}}")
+    template = output_format.compile_(args.format) if args.format and not as_json else None
     query: dict[str, str] = {}
     if args.since:
         query["since"] = _timestamp(args.since)
@@ -38,10 +39,23 @@ def events(args: argparse.Namespace, api: Transport) -> int:
     if args.filter:
         query["filters"] = json.dumps(output.filters(args.filter))
     for event in api.stream_json("GET", "/events", query=query):
-        line = json.dumps(event, separators=(",", ":")) if args.format else pretty(event)
+        if as_json:
+            line = json.dumps(event, separators=(",", ":"))
+        elif template is not None:
+            line = output_format.render(template, fields(event))
+        else:
+            line = pretty(event)
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
     return 0
+
+
+def fields(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as docker's templates see it: Go's field names (.Status, .ID, .TimeNano)."""
+    names = {"status": "Status", "id": "ID", "from": "From", "scope": "Scope", "time": "Time"}
+    out = {**event, **{go: event[key] for key, go in names.items() if key in event}}
+    out["TimeNano"] = event.get("timeNano", 0)
+    return out
 
 
 def pretty(event: dict[str, Any]) -> str:

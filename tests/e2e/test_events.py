@@ -174,6 +174,18 @@ def test_health_status_and_estiba_events(estiba_instance: EstibaInstance) -> Non
     assert text.count("\n") == 1
     assert " container start " in text
     assert "name=ev-health" in text
+    shaped = inst.estiba(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        until,
+        "-f",
+        "event=start",
+        "--format",
+        "{{.Type}} {{.Status}} {{.Actor.Attributes.name}}",
+    )
+    assert "container start ev-health" in shaped.stdout.splitlines()  # fmt: skip
     inst.estiba("rm", "-f", "ev-health")
 
 
