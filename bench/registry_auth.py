@@ -16,10 +16,14 @@ machine load. Measured from this process over loopback with Python's http.client
   the token. The median on minus the median off is what the token dance adds.
 * **first login**: a token request whose credentials are not cached yet pays scrypt (N=2^14,
   r=8): deliberately slow, once per client and minute.
+* **in process**, where machine load and HTTP do not blur it: the registry's own code deciding
+  a Bearer request (verify the token, check the grants: 200 grants on the user's team) and
+  issuing a token, timed over ``--requests`` calls on a registry.db in the workspace.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import hashlib
@@ -35,6 +39,15 @@ from bench import _common as c
 from bench.registry import EstibaRegistry
 from estiba.registry.v1 import access_pb2 as apb
 from estiba.registry.v1 import access_pb2_grpc
+from services.kit.db import Database
+from services.registry.domain.access_models import Principal
+from services.registry.domain.accounts import AccessService, AccessState, Actor
+from services.registry.domain.authn import Authenticator, AuthSettings
+from services.registry.domain.scopes import parse_scopes
+from services.registry.domain.throttle import LoginThrottle
+from services.registry.http.auth import Caller
+from services.registry.store.migrations import MIGRATIONS
+from services.registry.store.sqlite import SqliteMetadata
 
 USER, PASSWORD = "bench", "bench-password"
 REPO, PUBLIC = "bench/img", "public/img"
@@ -229,6 +242,39 @@ def measure(
                 figures.pulls.setdefault(f"{label}-{setting}", []).append(took)
 
 
+async def _in_process(ws: c.Workspace, n: int) -> dict[str, float]:
+    db = await Database.open(ws / "in-process" / "registry.db", MIGRATIONS)
+    try:
+        meta = SqliteMetadata(db)
+        state = await AccessState.load(meta)
+        access = AccessService(meta, state, time.time)
+        auth = Authenticator(meta, state, access, AuthSettings(), LoginThrottle())
+        await auth.start()
+        admin = Actor("bench")
+        await access.create_user(admin, USER, PASSWORD, False)
+        await access.create_team(admin, "team")
+        await access.add_member(admin, "team", USER, "member")
+        for i in range(200):
+            await access.grant(admin, "team", "team", f"team/r{i}/**", ["pull"])
+        await access.grant(admin, "team", "team", "team/**", ["pull", "push"])
+        user: Principal = await auth.login(USER, PASSWORD, "127.0.0.1")
+        scopes = parse_scopes(["repository:team/app:pull,push"])
+        token = (await auth.issue(user, scopes, False)).token
+        t0 = time.perf_counter()
+        for _ in range(n):
+            principal, claims = auth.from_token(token)
+            if not Caller(principal, state, claims).may("team/app", "push"):
+                raise c.BenchError("the in-process check refused an allowed request")
+        check = (time.perf_counter() - t0) / n
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await auth.issue(user, scopes, False)
+        issue = (time.perf_counter() - t0) / n
+        return {"bearer_check_us": round(check * 1e6, 2), "token_issue_us": round(issue * 1e6, 2)}
+    finally:
+        await db.close()
+
+
 def _ms(values: list[float]) -> float | None:
     return round(c.median(values) * 1000, 3) if values else None
 
@@ -264,6 +310,7 @@ def run(
             "anonymous": delta(pull.get("anonymous-on"), pull.get("anonymous-off")),
         },
         "first_login_ms": _ms(figures.first_login),
+        "in_process": asyncio.run(_in_process(ws, requests)),
         "requests_per_setting": requests * rounds,
         "pulls_per_setting": pulls * rounds,
         "rounds": rounds,
@@ -284,6 +331,8 @@ def text_report(data: dict[str, Any]) -> str:
         f"  token round trip adds:     user {trip['user']}  anonymous {trip['anonymous']}"
         "   target < 5 ms",
         f"  first login (scrypt):      {data['first_login_ms']}",
+        f"  in process, per call:      bearer check {data['in_process']['bearer_check_us']} us"
+        f"  token issue {data['in_process']['token_issue_us']} us",
         f"  {data['requests_per_setting']} requests and {data['pulls_per_setting']} pulls per "
         f"setting over {data['rounds']} rounds",
     ]
