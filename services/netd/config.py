@@ -9,6 +9,7 @@ from pathlib import Path
 
 from services.kit.settings import Common, grpc_target
 from services.netd.dns.upstream import parse_server
+from services.netd.domain.overlay import Underlay
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,5}$")
 
@@ -37,6 +38,12 @@ class NetdConfig(Common):
     """Where the embedded DNS of user-defined networks forwards the names it does not know
     (HOST or HOST:PORT each); empty for the nameservers of the host's /etc/resolv.conf, read
     again as it changes."""
+    overlay_local: str = ""
+    """This node's address on the underlay between nodes, the source of its VXLAN tunnels; ""
+    for none: then overlay networks (``network create -d overlay``) cannot be made here."""
+    overlay_peers: tuple[str, ...] = ()
+    """The other nodes' underlay addresses: every overlay network's broadcasts (ARP) and
+    frames for unknown addresses are sent to each of them."""
 
     def validate(self) -> None:
         super().validate()
@@ -59,6 +66,7 @@ class NetdConfig(Common):
                 raise ValueError(f"dns_fallback: {server!r} is not an IPv4 address") from None
         for server in self.dns_upstream:
             parse_server(server)
+        _ = self.underlay  # parsing it is the check
 
     @property
     def pool(self) -> ipaddress.IPv4Network:
@@ -70,6 +78,23 @@ class NetdConfig(Common):
                 f"address_pool must be an IPv4 network such as 172.30.0.0/16,"
                 f" not {self.address_pool!r}"
             ) from None
+
+    @property
+    def underlay(self) -> Underlay | None:
+        """``overlay_local`` and ``overlay_peers`` parsed; a ValueError names the setting."""
+        if not self.overlay_local:
+            if self.overlay_peers:
+                raise ValueError("overlay_peers needs overlay_local, this node's own address")
+            return None
+        addresses = []
+        for setting, value in [("overlay_local", self.overlay_local)] + [
+            ("overlay_peers", peer) for peer in self.overlay_peers
+        ]:
+            try:
+                addresses.append(ipaddress.IPv4Address(value))
+            except ValueError:
+                raise ValueError(f"{setting}: {value!r} is not an IPv4 address") from None
+        return Underlay(addresses[0], tuple(addresses[1:]))
 
     @property
     def state_dir(self) -> Path:

@@ -71,6 +71,7 @@ async def assemble(config: NetdConfig, stack: contextlib.AsyncExitStack) -> Netd
         pool=config.pool,
         subnet_prefixlen=config.subnet_prefixlen,
         ip_forward=config.ip_forward,
+        underlay=config.underlay,
     )
     sandboxes = SandboxManager(
         store,

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Mapping
 
 from services.kit import errors
-from services.netd.domain import ipam, names
+from services.netd.domain import ipam, names, overlay
 from services.netd.domain.models import Endpoint, EndpointPlan, Network, Sandbox
 from services.netd.domain.ports import StateTx
 
@@ -69,7 +69,7 @@ async def allocate(
     )
 
 
-def plan(endpoint: Endpoint, bridge: str, *, default_route: bool) -> EndpointPlan:
+def plan(endpoint: Endpoint, bridge: str, *, default_route: bool, mtu: int = 0) -> EndpointPlan:
     return EndpointPlan(
         host_ifname=endpoint.host_ifname,
         bridge=bridge,
@@ -77,6 +77,7 @@ def plan(endpoint: Endpoint, bridge: str, *, default_route: bool) -> EndpointPla
         gateway=endpoint.gateway if default_route else None,
         mac=endpoint.mac,
         ifname=endpoint.ifname,
+        mtu=mtu,
     )
 
 
@@ -84,7 +85,12 @@ def plans(sandbox: Sandbox, networks: Mapping[str, Network]) -> list[EndpointPla
     """What the kernel must hold for every endpoint of the sandbox (for a repair)."""
     default = sandbox.default_endpoint
     return [
-        plan(e, networks[e.network_id].bridge, default_route=default is not None and e == default)
+        plan(
+            e,
+            networks[e.network_id].bridge,
+            default_route=default is not None and e == default,
+            mtu=overlay.mtu_of(networks[e.network_id]),
+        )
         for e in sandbox.endpoints
     ]
 

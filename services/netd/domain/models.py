@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 DEFAULT_NETWORK = "bridge"
+OVERLAY_DRIVER = "overlay"
 """The name of the network every node has and containers join unless told otherwise."""
 
 
@@ -54,6 +55,11 @@ class Network:
     def has_dns(self) -> bool:
         """User-defined networks resolve their containers' names; the default one does not."""
         return not self.builtin
+
+    @property
+    def is_overlay(self) -> bool:
+        """A bridge joined to the same network's bridges on other nodes by a VXLAN link."""
+        return self.driver == OVERLAY_DRIVER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,12 +180,28 @@ class ConnectRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class VxlanPlan:
+    """An overlay network's VXLAN link, a port of its bridge: VNI, this node's underlay address
+    (the tunnel's source), the UDP port, and the peers every broadcast is flooded to."""
+
+    name: str
+    vni: int
+    local: IPv4Address
+    port: int
+    peers: tuple[IPv4Address, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class BridgePlan:
-    """A network's bridge as it must be: name, gateway address with prefix, fixed MAC."""
+    """A network's bridge as it must be: name, gateway address with prefix, fixed MAC; for an
+    overlay network also its MTU and VXLAN link."""
 
     name: str
     gateway: IPv4Interface
     mac: str
+    mtu: int = 0
+    """0 leaves the kernel's (1500, or the smallest of the ports')."""
+    vxlan: VxlanPlan | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +215,8 @@ class EndpointPlan:
     """The default route's gateway when this endpoint carries it, else None."""
     mac: str
     ifname: str = "eth0"
+    mtu: int = 0
+    """Of both ends; 0 leaves the kernel's 1500."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,10 +18,17 @@ from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from services.kit import errors
-from services.netd.domain import ipam, names, subnets
-from services.netd.domain.models import DEFAULT_NETWORK, Mode, Network, NetworkSpec, now
+from services.netd.domain import ipam, names, overlay, subnets
+from services.netd.domain.models import (
+    DEFAULT_NETWORK,
+    OVERLAY_DRIVER,
+    Mode,
+    Network,
+    NetworkSpec,
+    now,
+)
 
-DRIVERS = ("", "bridge")
+DRIVERS = ("", "bridge", OVERLAY_DRIVER)
 PREDEFINED = (DEFAULT_NETWORK, Mode.HOST, Mode.NONE, "default")
 """Names dockerd reserves (403 "operation is not permitted"): the default network, the two
 network modes, and "default", which clients send for the default network."""
@@ -35,8 +42,10 @@ def build(
     prefix: str,
     pool: IPv4Network,
     prefixlen: int,
+    overlay: bool = False,
 ) -> Network:
-    """The network ``spec`` describes, or the first reason it cannot be made."""
+    """The network ``spec`` describes, or the first reason it cannot be made; ``overlay``
+    says whether this node has an underlay (netd's ``overlay_local``) for overlay networks."""
     name = names.check_network_name(spec.name)
     if name in PREDEFINED:
         raise errors.PermissionDenied(
@@ -48,9 +57,12 @@ def build(
         )
     if spec.driver not in DRIVERS:
         raise errors.InvalidArgument(
-            f"network driver {spec.driver!r} is not supported: netd makes bridge networks",
+            f"network driver {spec.driver!r} is not supported: netd makes bridge and overlay"
+            " networks",
             reason="DRIVER_UNSUPPORTED",
         )
+    if spec.driver == OVERLAY_DRIVER:
+        _check_overlay(spec, overlay)
     if spec.subnet:
         subnet = _subnet(spec.subnet)
         _check_overlaps(subnet, existing, host)
@@ -67,7 +79,7 @@ def build(
     return Network(
         id=network_id,
         name=name,
-        driver="bridge",
+        driver=spec.driver or "bridge",
         subnet=subnet,
         gateway=gateway,
         bridge=names.user_bridge_name(prefix, network_id),
@@ -147,3 +159,21 @@ def _ip_range(text: str, subnet: IPv4Network) -> IPv4Network:
             f"IP range {network} is not inside subnet {subnet}", reason="IP_RANGE_INVALID"
         )
     return network
+
+
+def _check_overlay(spec: NetworkSpec, underlay: bool) -> None:
+    """An overlay network needs an underlay, and a subnet every node is given alike."""
+    if not underlay:
+        raise errors.InvalidArgument(
+            "overlay networks are not supported on this node: set netd's overlay_local (its"
+            " address on the underlay between nodes) and overlay_peers (the other nodes')",
+            reason="DRIVER_UNSUPPORTED",
+        )
+    if not spec.subnet:
+        raise errors.InvalidArgument(
+            "an overlay network needs --subnet: every node must be given the same one",
+            reason="SUBNET_INVALID",
+        )
+    given = dict(spec.options).get(overlay.VNI_OPTION)
+    if given is not None:
+        overlay.check_vni(given)

@@ -22,7 +22,16 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from services.kit import errors
 from services.kit.log import get_logger
-from services.netd.domain import dnsfiles, ipam, names, netfilters, netspec, publish, subnets
+from services.netd.domain import (
+    dnsfiles,
+    ipam,
+    names,
+    netfilters,
+    netspec,
+    overlay,
+    publish,
+    subnets,
+)
 from services.netd.domain.directory import Directory
 from services.netd.domain.models import (
     DEFAULT_NETWORK,
@@ -56,8 +65,10 @@ class NetworkManager:
         pool: IPv4Network,
         subnet_prefixlen: int,
         ip_forward: bool,
+        underlay: overlay.Underlay | None = None,
     ) -> None:
         self._state = state
+        self._underlay = underlay
         self._kernel = kernel
         self._firewall = firewall
         self._host = host
@@ -84,7 +95,7 @@ class NetworkManager:
         if self._ip_forward:
             await self._enable_forwarding()
         for network in networks:
-            await self._kernel.ensure_bridge(bridge_plan(network))
+            await self._kernel.ensure_bridge(bridge_plan(network, self._underlay))
         await self.apply_firewall()
         self.directory.set_networks(networks)
         return networks
@@ -154,12 +165,13 @@ class NetworkManager:
                 prefix=self._prefix,
                 pool=self._pool,
                 prefixlen=self._subnet_prefixlen,
+                overlay=self._underlay is not None,
             )
             async with self._state.write() as tx:
                 await tx.add_network(network)
             self._networks = None
             try:
-                await self._kernel.ensure_bridge(bridge_plan(network))
+                await self._kernel.ensure_bridge(bridge_plan(network, self._underlay))
                 await self.apply_firewall()
             except BaseException:
                 await self._forget(network)
@@ -232,6 +244,8 @@ class NetworkManager:
         await self._nameservers.stop(network.id)
         try:
             await self.apply_firewall()
+            if network.is_overlay:
+                await self._kernel.delete_link(overlay.vxlan_name(network.bridge))
             await self._kernel.delete_link(network.bridge)
         except errors.EstibaError as exc:
             # The record is gone; reconcile at the next start removes what is left.
@@ -291,6 +305,12 @@ class NetworkManager:
             log.info("ip_forward_enabled", before=before)
 
 
-def bridge_plan(network: Network) -> BridgePlan:
+def bridge_plan(network: Network, underlay: overlay.Underlay | None = None) -> BridgePlan:
     gateway = IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}")
-    return BridgePlan(name=network.bridge, gateway=gateway, mac=ipam.mac_for(network.gateway))
+    return BridgePlan(
+        name=network.bridge,
+        gateway=gateway,
+        mac=ipam.mac_for(network.gateway),
+        mtu=overlay.mtu_of(network),
+        vxlan=overlay.plan(network, underlay),
+    )

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from services.kit import errors
 from services.kit.log import get_logger
+from services.netd.domain import overlay
 from services.netd.domain.endpoints import plans
 from services.netd.domain.models import LinkState, Mode, Network, Sandbox
 from services.netd.domain.networks import NetworkManager
@@ -59,6 +60,7 @@ async def reconcile(
         sandboxes = await tx.sandboxes()
     mounted = {f.path for f in await kernel.netns_files(netns_dir) if f.mounted}
     keep_links = {n.bridge for n in nets}
+    keep_links.update(overlay.vxlan_name(n.bridge) for n in nets if n.is_overlay)
     keep_files: set[Path] = set()
     for sandbox in sandboxes:
         if sandbox.mode is Mode.HOST:

@@ -28,7 +28,7 @@ from typing import TypeVar
 from services.kit import errors
 from services.kit.log import get_logger
 from services.kit.tasks import spawn
-from services.netd.domain import dnsfiles, endpoints, names, publish
+from services.netd.domain import dnsfiles, endpoints, names, overlay, publish
 from services.netd.domain.models import (
     DEFAULT_NETWORK,
     ConnectRequest,
@@ -267,7 +267,12 @@ class SandboxManager:
         plan = None
         if network is not None:
             endpoint = sandbox.endpoints[0]
-            plan = endpoints.plan(endpoint, network.bridge, default_route=not network.internal)
+            plan = endpoints.plan(
+                endpoint,
+                network.bridge,
+                default_route=not network.internal,
+                mtu=overlay.mtu_of(network),
+            )
         await self._kernel.create_sandbox(Path(sandbox.netns_path), plan)
 
     async def _undo(self, sandbox: Sandbox) -> None:
@@ -337,7 +342,9 @@ class SandboxManager:
             )
             await tx.add_endpoint(endpoint)
         carries_route = sandbox.default_endpoint is None and not network.internal
-        plan = endpoints.plan(endpoint, network.bridge, default_route=carries_route)
+        plan = endpoints.plan(
+            endpoint, network.bridge, default_route=carries_route, mtu=overlay.mtu_of(network)
+        )
         try:
             await self._kernel.add_endpoint(Path(sandbox.netns_path), plan)
         except BaseException:

@@ -27,7 +27,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from services.kit import errors
 from services.kit.log import get_logger
 from services.netd.domain import names
-from services.netd.domain.models import BridgePlan, EndpointPlan, LinkState, NetnsFile
+from services.netd.domain.models import BridgePlan, EndpointPlan, LinkState, NetnsFile, VxlanPlan
 from services.netd.netlink import netns, sandbox, sysctl, teardown
 from services.netd.netlink.errors import is_exists, is_invalid, is_missing, translate
 
@@ -35,6 +35,7 @@ log = get_logger()
 T = TypeVar("T")
 
 IFF_UP = 1
+FLOOD_MAC = "00:00:00:00:00:00"  # a VXLAN forwarding entry for every frame no other matches
 LOCAL_TABLE = 255
 
 
@@ -88,10 +89,13 @@ class NetlinkKernel:
                 reason="LINK_NAME_TAKEN",
             )
         index = int(link["index"])
+        size = {"mtu": plan.mtu} if plan.mtu else {}
         await self._call(
-            self._ipr.link("set", index=index, address=plan.mac, state="up"),
+            self._ipr.link("set", index=index, address=plan.mac, state="up", **size),
             f"bring bridge {plan.name} up",
         )
+        if plan.vxlan is not None:
+            await self._ensure_vxlan(plan.vxlan, index, plan.mtu)
         await self._call(
             self._ipr.addr(
                 "add",
@@ -108,6 +112,48 @@ class NetlinkKernel:
                 f"turn {key} on for {plan.name}",
             )
         self._bridge_index[plan.name] = index
+
+    async def _ensure_vxlan(self, plan: VxlanPlan, bridge_index: int, mtu: int) -> None:
+        """The overlay's VXLAN link on the bridge, up, with a flood entry for every peer.
+
+        No learning: the peers are known, so the kernel never adds tunnel entries of its own,
+        and a frame for an address no bridge has seen yet goes to every peer (the all-zeros
+        entries), as broadcasts do.
+        """
+        link = await self._link(plan.name)
+        if link is None:
+            await self._call(
+                self._ipr.link(
+                    "add",
+                    ifname=plan.name,
+                    kind="vxlan",
+                    group=self._group,
+                    vxlan_id=plan.vni,
+                    vxlan_local=str(plan.local),
+                    vxlan_port=plan.port,
+                    vxlan_learning=0,
+                ),
+                f"create the VXLAN link {plan.name}",
+                exists_ok=True,
+            )
+            link = await self._link(plan.name)
+        if link is None or not self._ours(link):
+            raise errors.FailedPrecondition(
+                f"a link named {plan.name} exists and is not netd's; choose another kernel_prefix",
+                reason="LINK_NAME_TAKEN",
+            )
+        index = int(link["index"])
+        size = {"mtu": mtu} if mtu else {}
+        await self._call(
+            self._ipr.link("set", index=index, master=bridge_index, state="up", **size),
+            f"attach {plan.name} to its bridge",
+        )
+        for peer in plan.peers:
+            await self._call(
+                self._ipr.fdb("append", ifindex=index, lladdr=FLOOD_MAC, dst=str(peer)),
+                f"flood {plan.name} to {peer}",
+                exists_ok=True,
+            )
 
     async def links(self) -> list[LinkState]:
         msgs = await self._dump(self._ipr.link)
@@ -210,6 +256,7 @@ class NetlinkKernel:
             gateway=endpoint.gateway,
             mac=endpoint.mac,
             peer_name=endpoint.ifname,
+            mtu=endpoint.mtu,
         )
 
     def _ours(self, msg: Any) -> bool:

@@ -37,6 +37,7 @@ NLM_F_CREATE = 0x400
 IFF_UP = 0x1
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
+IFLA_MTU = 4
 IFLA_MASTER = 10
 IFLA_LINKINFO = 18
 IFLA_GROUP = 27
@@ -168,6 +169,7 @@ class Rtnl:
         peer: str,
         peer_netns_fd: int,
         peer_mac: str,
+        mtu: int = 0,
     ) -> None:
         """A veth pair: ``name`` here, in ``group``, on ``master``, up; ``peer`` in the other
         namespace with ``peer_mac``. One message, so the peer never exists in this namespace.
@@ -175,11 +177,13 @@ class Rtnl:
         The peer stays down: the kernel refuses to open a veth whose pair is not complete yet
         (ENOTCONN), which it is not while this message is processed.
         """
+        size = attr(IFLA_MTU, u32(mtu)) if mtu else b""  # both ends, or frames are lost
         peer_msg = (
             ifinfo()
             + name_attr(peer)
             + attr(IFLA_NET_NS_FD, u32(peer_netns_fd))
             + attr(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(":", "")))
+            + size
         )
         info = attr(IFLA_INFO_KIND, b"veth\0") + attr(
             IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_msg)
@@ -190,6 +194,7 @@ class Rtnl:
             + attr(IFLA_GROUP, u32(group))
             + attr(IFLA_MASTER, u32(master))
             + attr(IFLA_LINKINFO, info)
+            + size
         )
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
 

@@ -38,6 +38,8 @@ class Veth:
     """The default route's gateway if this endpoint carries it."""
     mac: str
     peer_name: str = "eth0"
+    mtu: int = 0
+    """Of both ends; 0 for the kernel's default."""
 
 
 def create(path: Path, veth: Veth | None) -> None:
@@ -116,6 +118,7 @@ def _add_veth(host: Rtnl, veth: Veth, ns_fd: int) -> None:
         peer=veth.peer_name,
         peer_netns_fd=ns_fd,
         peer_mac=veth.mac,
+        mtu=veth.mtu,
     )
     link = host.link(veth.host_ifname)
     if link is not None:

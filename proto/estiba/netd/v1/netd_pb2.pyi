@@ -136,7 +136,9 @@ class Network(_message.Message):
     name: _builtins.str
     """Unique on the node, e.g. "bridge"."""
     driver: _builtins.str
-    """How the network is built: "bridge"."""
+    """How the network is built: "bridge", or "overlay" (a bridge joined to the same network's
+    bridges on the other nodes by a VXLAN link; MTU 1450).
+    """
     subnet: _builtins.str
     """The IPv4 subnet in CIDR notation, e.g. "172.30.0.0/24"."""
     gateway: _builtins.str
@@ -457,7 +459,11 @@ class CreateNetworkRequest(_message.Message):
     name: _builtins.str
     """1 to 128 of [A-Za-z0-9_.-], starting with a letter or digit; unique on the node."""
     driver: _builtins.str
-    """"bridge" or "" (the only driver)."""
+    """"bridge" or "" for a bridge network; "overlay" for one across nodes, which needs netd's
+    overlay_local setting and a subnet, the same on every node (INVALID_ARGUMENT otherwise);
+    its VXLAN id is the option "com.docker.network.driver.overlay.vxlanid_list", else one
+    derived from the name, so every node computes the same.
+    """
     subnet: _builtins.str
     """IPv4 subnet in CIDR notation; "" for the next free one of netd's address pool that
     overlaps nothing the host uses.

@@ -1,0 +1,91 @@
+"""Overlay networks: one layer-2 segment across nodes, over VXLAN.
+
+An overlay network is a bridge network whose bridge has one more port, a VXLAN link, that
+carries its frames to the same network's bridges on the other nodes (UDP to each peer's
+underlay address). Without a cluster store, the nodes agree by construction: the user creates
+the network with the same name and subnet on every node (and, so that two nodes never hand out
+one address, a different ``--ip-range`` inside it on each); the VNI is derived from the name
+(or given as Docker's ``com.docker.network.driver.overlay.vxlanid_list`` option), so every
+node computes the same one; the peers are netd's ``overlay_peers`` setting.
+
+Every node's bridge holds the network's gateway address with the same MAC (both derived from
+the address): an anycast gateway. A container's traffic to the gateway (its default route, the
+embedded DNS) stays on its own node, because a bridge keeps frames for its own MAC; what the
+other nodes answer to a flooded ARP request is dropped by the bridge that receives it.
+
+Every device of the segment has an MTU of ``MTU``: the underlay's 1500 minus VXLAN's 50 bytes
+of headers over IPv4. A bridge drops frames larger than a port's MTU, so a container left at
+1500 would silently lose its large packets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from ipaddress import IPv4Address
+
+from services.kit import errors
+from services.netd.domain.models import Network, VxlanPlan
+
+MTU = 1450
+VXLAN_PORT = 4789  # IANA's
+VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+_FIRST_VNI = 4096  # Docker's swarm overlays count up from 4096; a derived one lies above it
+_VNI_COUNT = (1 << 24) - _FIRST_VNI
+
+
+@dataclasses.dataclass(frozen=True)
+class Underlay:
+    """This node's place on the underlay: its address and the other nodes' (``overlay_*``)."""
+
+    local: IPv4Address
+    peers: tuple[IPv4Address, ...]
+    port: int = VXLAN_PORT
+
+
+def vni(network: Network) -> int:
+    """The network's VXLAN id: the one given, else one derived from its name."""
+    given = dict(network.options).get(VNI_OPTION, "")
+    return (
+        check_vni(given) if given else _FIRST_VNI + zlib.crc32(network.name.encode()) % _VNI_COUNT
+    )
+
+
+def check_vni(text: str) -> int:
+    """A VNI as the option gives it (one number, 1 to 16777215)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value < 1 << 24:
+        raise errors.InvalidArgument(
+            f"{VNI_OPTION} must be one VXLAN id from 1 to 16777215, not {text!r}",
+            reason="VNI_INVALID",
+        )
+    return value
+
+
+def vxlan_name(bridge: str) -> str:
+    """The VXLAN link of the network whose bridge is ``bridge`` ("<prefix>-1a2b" → "<prefix>x1a2b"):
+    the prefix kept (netd's links), the dash replaced (apart from bridges and veths)."""
+    head, _, tail = bridge.partition("-")
+    return f"{head}x{tail}"
+
+
+def mtu_of(network: Network) -> int:
+    """The MTU every device of the network needs; 0 for the kernel's default."""
+    return MTU if network.is_overlay else 0
+
+
+def plan(network: Network, underlay: Underlay | None) -> VxlanPlan | None:
+    """The network's VXLAN link; None for a bridge network, or on a node with no underlay (an
+    overlay network recorded before its settings were removed: it stays local)."""
+    if not network.is_overlay or underlay is None:
+        return None
+    return VxlanPlan(
+        name=vxlan_name(network.bridge),
+        vni=vni(network),
+        local=underlay.local,
+        port=underlay.port,
+        peers=underlay.peers,
+    )
