@@ -111,6 +111,9 @@ def test_timeout_counts_as_failure(estiba_instance: EstibaInstance) -> None:
     last = data["State"]["Health"]["Log"][-1]
     assert last["ExitCode"] == -1
     assert last["Output"] == "Health check exceeded timeout (300ms)"
+    time.sleep(1.5)  # without the kill, every timed-out probe would leave a "sleep 3" behind
+    top = inst.estiba("top", "hc-slow").stdout
+    assert sum("sleep 3" in line for line in top.splitlines()) <= 1  # the probe in flight
     inst.estiba("rm", "-f", "hc-slow")
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import signal
 from datetime import UTC, datetime
+from pathlib import Path
 
 from services.engine.containers.health.config import command
 from services.engine.containers.models import Container, ExecRequest, Healthcheck, HealthResult
@@ -39,6 +42,7 @@ async def run(runtime: Runtime, c: Container, check: Healthcheck, timeout_ns: in
     try:
         code = await asyncio.wait_for(_collect(process, output), timeout_ns / 1e9)
     except TimeoutError:
+        await asyncio.to_thread(_kill_descendants, process.pid)
         process.kill()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 5)
@@ -53,6 +57,32 @@ async def _collect(process: Process, output: bytearray) -> int:
         if room > 0:
             output.extend(data[:room])
     return await process.wait()
+
+
+def _kill_descendants(pid: int) -> None:
+    """Kill what the probe started inside the container: the processes below ``runc exec``.
+    Killing runc alone would leave them running there, one more with every timed-out probe."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        for task in _tasks(parent):
+            try:
+                text = Path(f"/proc/{parent}/task/{task}/children").read_text()
+            except OSError:
+                continue
+            children = [int(c) for c in text.split()]
+            found += children
+            queue += children
+    for child in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _tasks(pid: int) -> list[str]:
+    try:
+        return os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
 
 
 def go_duration(ns: int) -> str:
