@@ -7,12 +7,14 @@ from pathlib import Path
 
 import grpc
 
+from services.engine.api.build import BuilderServicer
 from services.engine.api.containers import ContainersServicer
 from services.engine.api.events import EventsServicer
 from services.engine.api.filesystems import FilesystemsServicer
 from services.engine.api.images import ImagesServicer
 from services.engine.api.system import SystemServicer
 from services.engine.api.volumes import VolumesServicer
+from services.engine.build.builder import Builder
 from services.engine.config import EngineConfig
 from services.engine.containers.execs import ExecManager
 from services.engine.containers.health.monitor import HealthMonitor
@@ -29,6 +31,7 @@ from services.engine.peers.images import LocalImages
 from services.engine.peers.netd import NetdSandboxes
 from services.engine.runtime.files import ContainerFiles
 from services.engine.runtime.runner import ContainerRunner
+from services.engine.store.build_cache import BuildCacheStore
 from services.engine.store.containers import ContainerStore
 from services.engine.store.health import HealthStore
 from services.engine.store.images import ContainersTable, ImageStore
@@ -129,6 +132,7 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
         volumes_api = VolumesServicer(volumes, events)
         events_api = EventsServicer(events)
         files_api = FilesystemsServicer(ContainerFiles(containers, images, config.tmp_dir))
+        build_api = BuilderServicer(Builder(images, containers, BuildCacheStore(db)))
         async with grpcserver.serving(
             config.grpc_target,
             [
@@ -138,6 +142,7 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
                 volumes_api.register,
                 files_api.register,
                 events_api.register,
+                build_api.register,
             ],
             services=[
                 "estiba.engine.v1.System",
@@ -146,6 +151,7 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
                 "estiba.engine.v1.Volumes",
                 "estiba.engine.v1.Filesystems",
                 "estiba.engine.v1.Events",
+                "estiba.engine.v1.Builder",
             ],
         ):
             await stop.wait()

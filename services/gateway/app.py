@@ -11,6 +11,7 @@ from services.gateway.keys import BACKENDS, CONFIG
 from services.gateway.middleware import MIDDLEWARES
 from services.gateway.nodes import NODES, Nodes, routing
 from services.gateway.routes import (
+    build,
     containers,
     events,
     execs,
@@ -40,6 +41,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     registry.setup(app)
     events.setup(app)
     nodes.setup(app)
+    build.setup(app)
     return app
 
 

@@ -44,11 +44,6 @@ async def prune_images(request: web.Request) -> web.Response:
     return json_response({"ImagesDeleted": items or None, "SpaceReclaimed": reply.space_reclaimed})
 
 
-async def prune_build_cache(request: web.Request) -> web.Response:
-    """The classic builder keeps its cache as images; pruning images prunes it."""
-    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
-
-
 async def system_df(request: web.Request) -> web.Response:
     backends = backends_of(request)
     images = await call(
@@ -111,7 +106,6 @@ async def search(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     add(app, "POST", "/containers/prune", prune_containers)
     add(app, "POST", "/images/prune", prune_images)
-    add(app, "POST", "/build/prune", prune_build_cache)
     add(app, "GET", "/system/df", system_df)
     add(app, "GET", "/images/search", search)
     for path in (
