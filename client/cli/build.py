@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import stat
 import sys
 import tarfile
@@ -75,6 +74,7 @@ def query(args: argparse.Namespace, dockerfile: str) -> list[tuple[str, str]]:
 
 BLOCK = 512
 CHUNK = 1 << 20
+SMALL = 1 << 16
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -153,7 +153,14 @@ def context_tar(root: str, extra: tuple[str, bytes] | None) -> Iterator[bytes]:
 def _file(full: str, rel: str, mode: int, mtime: int) -> Iterator[bytes]:
     with open(full, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
-        yield header(rel, tarfile.REGTYPE, mode=mode, size=size, mtime=mtime)
+        head = header(rel, tarfile.REGTYPE, mode=mode, size=size, mtime=mtime)
+        if size <= SMALL:  # one piece: header, data, padding
+            data = handle.read(size + 1)
+            if len(data) != size:
+                raise ClientError(f"{full} changed while it was sent")
+            yield head + data + b"\0" * (-size % BLOCK)
+            return
+        yield head
         left = size
         while left > 0:
             chunk = handle.read(min(CHUNK, left))
@@ -165,23 +172,21 @@ def _file(full: str, rel: str, mode: int, mtime: int) -> Iterator[bytes]:
 
 
 class TarReader:
-    """``context_tar`` as a file object: what the transport reads the body from."""
+    """``context_tar`` as a file object for the transport. ``read(n)`` answers at least ``n``
+    bytes (unless the tar ends), possibly a few more: the pieces are sent as they come."""
 
     def __init__(self, pieces: Iterator[bytes]) -> None:
         self._pieces = pieces
-        self._buffer = bytearray()
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            piece = next(self._pieces, None)
-            if piece is None:
+        out: list[bytes] = []
+        got = 0
+        for piece in self._pieces:
+            out.append(piece)
+            got += len(piece)
+            if 0 <= size <= got:
                 break
-            self._buffer += piece
-        if size < 0:
-            size = len(self._buffer)
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
+        return b"".join(out)
 
     def close(self) -> None:
         pass
@@ -206,7 +211,7 @@ def _context(args: argparse.Namespace) -> tuple[BinaryIO, str]:
                 data = handle.read()
         except OSError as exc:
             raise ClientError(f"unable to read the Dockerfile {dockerfile}: {exc}") from exc
-        name = f".dockerfile.{secrets.token_hex(10)}"
+        name = f".dockerfile.{os.urandom(10).hex()}"
         extra = (name, data)
     return TarReader(context_tar(root, extra)), name  # type: ignore[return-value]
 
