@@ -13,6 +13,17 @@ from services.engine.containers.models import Usage
 ROOT = Path("/sys/fs/cgroup")
 
 
+def dirs(cgroup: str) -> list[Path]:
+    """Every directory ``cgroup`` (the absolute path runc was given) can have: one per v1
+    hierarchy, and the unified one (v2 alone mounts it at the root itself)."""
+    rel = cgroup.lstrip("/")
+    try:
+        hierarchies = sorted(os.listdir(ROOT))
+    except OSError:
+        hierarchies = []
+    return [ROOT / rel, *(ROOT / name / rel for name in hierarchies)]
+
+
 def _int(path: Path, default: int = 0) -> int:
     try:
         text = path.read_text().strip()

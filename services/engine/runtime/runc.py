@@ -22,6 +22,8 @@ class Runc:
             raise errors.FailedPrecondition(f"the OCI runtime {binary!r} is not installed")
         self.path = path
         self.state_root = state_root
+        # the engine's own start and forget follow runc's internals (exec fifo, state dir)
+        self.is_runc = Path(path).name == "runc"
 
     @property
     def global_args(self) -> list[str]:
@@ -58,7 +60,7 @@ class Runc:
         checks and messages.
         """
         fifo = self.state_root / cid / EXEC_FIFO
-        if pid > 0:
+        if pid > 0 and self.is_runc:
             try:
                 fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError:

@@ -163,7 +163,7 @@ class ContainerRunner:
             tty=c.spec.tty,
             hostname=c.resolved.hostname,
             rootfs=merged,
-            cgroups_path=f"/{self.cgroup_parent}/{c.id}",
+            cgroups_path=self._cgroup(c),
             netns=netns or None,
             etc_files={
                 "/etc/hosts": base / "hosts",
@@ -222,7 +222,9 @@ class ContainerRunner:
         Off the event loop: an unmount waits for the kernel (an RCU grace period), which on a
         busy machine takes milliseconds during which nothing else would be served.
         """
-        forgotten = runcstate.forget_stopped(self.runc.state_root / c.id)
+        forgotten = self.runc.is_runc and runcstate.forget_stopped(
+            self.runc.state_root / c.id, cgroups.dirs(self._cgroup(c))
+        )
         mounts.unmount(self.dir(c.id) / "merged")
         if forgotten and remove:
             self._delete_files(c)
@@ -268,7 +270,11 @@ class ContainerRunner:
         return await asyncio.to_thread(cgroups.processes, await self.runc.ps(c.id))
 
     def usage(self, c: Container, host_memory: int) -> Usage:
-        return cgroups.usage(f"/{self.cgroup_parent}/{c.id}", host_memory)
+        return cgroups.usage(self._cgroup(c), host_memory)
+
+    def _cgroup(self, c: Container) -> str:
+        """The container's cgroup path as runc is given it: absolute, under the engine's."""
+        return f"/{self.cgroup_parent}/{c.id}"
 
     def attach_paths(self, c: Container) -> conmon.Paths:
         return self.paths(c)

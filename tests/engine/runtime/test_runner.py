@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import shutil
@@ -18,7 +17,7 @@ import pytest
 from services.engine.containers import resolve
 from services.engine.containers.attach import Input, Session
 from services.engine.containers.models import Container, ContainerSpec, ImageForContainer, Sandbox
-from services.engine.runtime import conmon, mounts, runcstate
+from services.engine.runtime import cgroups, conmon, mounts, runcstate
 from services.engine.runtime.runner import ContainerRunner
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runc"),
@@ -214,9 +213,12 @@ async def test_start_and_forget_without_starting_runc(
             break
         await asyncio.sleep(0.05)
     assert b"stdout F started" in runner.log_path(c.id).read_bytes()
-    assert cgroup_dirs(runner, c)  # the container's cgroups exist while it runs
+    before = cgroup_dirs(runner, c)
+    assert before  # the container's cgroups exist while it runs
     state_dir = runner.runc.state_root / c.id
-    assert not runcstate.forget_stopped(state_dir)  # its init runs: left to runc
+    # its init runs, so its cgroups are busy: left to runc, with nothing removed
+    assert not runcstate.forget_stopped(state_dir, cgroups.dirs(f"/{runner.cgroup_parent}/{c.id}"))
+    assert len(cgroup_dirs(runner, c)) == len(before)
     assert (state_dir / "state.json").exists()
     await runner.kill(c, "SIGKILL")
     assert (await asyncio.wait_for(runner.wait_exit(c), 10))[0] == 137
@@ -231,32 +233,23 @@ async def test_start_and_forget_without_starting_runc(
     assert not (paths.socket_dir / paths.short_id).is_symlink()
 
 
-def test_a_container_runc_must_delete_is_left_alone(base: Path) -> None:
+def test_forget_removes_cgroups_deepest_first_then_the_state_and_stops_at_a_busy_one(
+    base: Path,
+) -> None:
     state_dir = base / "runc" / "x"
-    state_dir.mkdir(parents=True)
-    assert not runcstate.forget_stopped(state_dir)  # no state.json yet: runc is creating it
-    (state_dir / "state.json").write_text("{not json")
-    assert not runcstate.forget_stopped(state_dir)
-    own_pid = [{"type": "NEWPID", "path": ""}]
-    plain: dict[str, object] = {
-        "init_process_pid": 2**22 + 1, "init_process_start": 1, "cgroup_paths": {},
-        "config": {"namespaces": own_pid, "Hooks": {}},
-    }  # fmt: skip
-    hooks = {**plain, "config": {"namespaces": own_pid, "Hooks": {"poststop": [{"path": "/x"}]}}}
-    shared_pid = {**plain, "config": {"namespaces": [{"type": "NEWPID", "path": "/proc/1/ns/pid"}]}}
-    alive = {**plain, "init_process_pid": os.getpid(), "init_process_start": _start_time()}
-    for state in (hooks, shared_pid, alive):
-        (state_dir / "state.json").write_text(json.dumps(state))
-        assert not runcstate.forget_stopped(state_dir)
-        assert (state_dir / "state.json").exists()
-    (state_dir / "state.json").write_text(json.dumps(plain))  # its init is gone (no such pid)
-    assert runcstate.forget_stopped(state_dir)
+    (state_dir / "x").mkdir(parents=True)
+    free = [base / "cg" / "a", base / "cg" / "b"]
+    (free[1] / "child" / "grandchild").mkdir(parents=True)
+    free[0].mkdir()
+    busy = base / "cg" / "busy"
+    (busy / "child").mkdir(parents=True)
+    (busy / "tasks").write_text("1\n")  # cannot be removed, as a cgroup with a process
+    assert not runcstate.forget_stopped(state_dir, [*free, busy])
+    assert state_dir.is_dir()  # left for runc as it was
+    assert runcstate.forget_stopped(state_dir, [*free, base / "cg" / "never-made"])
+    assert not any(path.exists() for path in free)
     assert not state_dir.exists()
-    assert runcstate.forget_stopped(state_dir)  # nothing left: nothing to do
-
-
-def _start_time() -> int:
-    return int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    assert runcstate.forget_stopped(state_dir, [busy])  # nothing left: nothing to do
 
 
 async def test_start_of_an_init_that_died_meanwhile_fails_as_runc_says(
