@@ -152,14 +152,33 @@ def test_two_nodes_place_list_reach_and_survive_one_going_down(lab: Lab) -> None
     assert (inst.root / "engine" / "containers" / tie).is_dir()  # 1 running each: n1
     free = inst.estiba("run", "-d", "--name", "free", "busybox", "sleep", "300").stdout.strip()
     assert (n2.root / "engine" / "containers" / free).is_dir()  # n1 runs 2, n2 runs 1
+    # An image one node has: there, however loaded. One no node has: the first node, where the
+    # client's pull goes (docker run: create, 404, pull, create).
+    inst.estiba("tag", "busybox", "only-n1:1")
+    held = inst.estiba("create", "only-n1:1").stdout.strip()  # n1 runs 2, n2 runs 2
+    assert (inst.root / "engine" / "containers" / held).is_dir()
+    inst.estiba("rm", held)
+    pushed = f"{inst.registry_addr}/lab/bb:1"
+    inst.estiba("tag", "busybox", pushed)
+    inst.estiba("push", pushed)
+    inst.estiba("rmi", pushed)
+    inst.estiba("run", "-d", "--name", "lean", "busybox", "sleep", "300")  # n1 3, n2 2 now
+    inst.docker("run", "--name", "pulled", pushed, "true")
+    assert (
+        inst.estiba("inspect", "--format", "{{.Config.Image}}", "pulled").stdout.strip() == pushed
+    )
+    by_node = inst.estiba("ps", "-a", "--format", '{{.Names}} {{.Label "estiba.node"}}').stdout
+    assert {"lean n1", "pulled n1"} <= set(by_node.splitlines())
+    inst.estiba("rm", "-f", "lean", "pulled")
 
     # Lists merge every node, each container labelled with its node; docker reads them too.
     shown = inst.estiba("ps", "--format", '{{.Names}} {{.Label "estiba.node"}}').stdout
     assert sorted(shown.splitlines()) == ["free n2", "on-n1 n1", "on-n2 n2", "tie n1"]
     by_docker = inst.docker("ps", "--format", "{{.Names}}").stdout.split()
     assert sorted(by_docker) == ["free", "on-n1", "on-n2", "tie"]
-    images = json.loads(inst.docker("images", "--format", "json").stdout.splitlines()[0])
-    assert images["Repository"] == "busybox"
+    images = inst.docker("images", "--format", "{{.Repository}}").stdout.split()
+    assert images.count("busybox") == 2  # one on each node
+    assert images.count("only-n1") == 1
     networks = inst.estiba("network", "ls", "--format", '{{.Name}} {{.Label "estiba.node"}}')
     assert {"bridge n1", "bridge n2"} <= set(networks.stdout.splitlines())
     on_n2 = inst.docker("ps", "--filter", "label=estiba.node=n2", "--format", "{{.Names}}")

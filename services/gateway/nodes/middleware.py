@@ -73,7 +73,8 @@ async def _node_for(request: web.Request, nodes: Nodes, path: str) -> tuple[Node
     if path in CREATES:
         requested = requested or await _label_of(request)
         if path == "/containers/create":
-            return await nodes.for_new(requested), ""
+            image = str((await _body(request)).get("Image") or "")
+            return await nodes.for_new(requested, image), ""
         return (nodes.named(requested) if requested else nodes.default), ""
     if requested:
         return nodes.named(requested), ""
@@ -113,7 +114,7 @@ def _object_kind(path: str) -> str | None:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     """The JSON body, if it is an object (the handler reports a bad one)."""
-    if not request.can_read_body:
+    if not request.body_exists:
         return {}
     try:
         body = await request.json()

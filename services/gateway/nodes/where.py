@@ -154,17 +154,26 @@ class Nodes:
             reason="NODE_AMBIGUOUS",
         )
 
-    async def for_new(self, requested: str = "") -> Node:
+    async def for_new(self, requested: str = "", image: str = "") -> Node:
         """``requested``, else the healthy node (its engine and its netd answer) running the
-        fewest containers (ties: the first configured). Unavailable if no node is healthy."""
+        fewest containers (ties: the first configured) among those that have ``image``.
+
+        When no healthy node has the image, the first node if it is healthy: that is where a
+        client's pull goes (a create refused for want of the image makes Docker clients pull
+        and create again), so the second create finds the image. Unavailable if no node is
+        healthy.
+        """
         if requested:
             return self.named(requested)
         if not self.several:
             return self.default
-        loads, failures = await self._ask_all(_running)
+        loads, failures = await self._ask_all(lambda n: _load(n, image))
         if not loads:
             raise errors.Unavailable("no node is available: " + "; ".join(failures))
-        return min(loads, key=lambda pair: pair[1])[0]
+        holding = [(node, running) for node, (running, has) in loads if has]
+        if not holding and any(node is self.default for node, _ in loads):
+            return self.default
+        return min(holding or [(n, running) for n, (running, _) in loads], key=lambda p: p[1])[0]
 
     def forget(self, ref: str) -> None:
         self._where.pop(ref, None)
@@ -208,9 +217,10 @@ class Nodes:
         return found, failures
 
 
-async def _running(node: Node) -> int:
-    """How many containers ``node`` runs; Unavailable if its engine or its netd is down."""
-    info, netd_up = await asyncio.gather(
+async def _load(node: Node, image: str) -> tuple[int, bool]:
+    """How many containers ``node`` runs, and whether it has ``image`` (True when none is
+    named); Unavailable if its engine or its netd is down."""
+    info, netd_up, has = await asyncio.gather(
         call(
             node.backends.engine_system.GetInfo,
             engine_pb2.GetInfoRequest(),
@@ -218,10 +228,26 @@ async def _running(node: Node) -> int:
             timeout=ROUTE_TIMEOUT,
         ),
         check_health(node.backends.channels["netd"], service="netd", timeout=ROUTE_TIMEOUT),
+        _has_image(node, image),
     )
     if not netd_up:
         raise errors.Unavailable(f"netd at {node.backends.targets['netd']} is not serving")
-    return info.containers_running
+    return info.containers_running, has
+
+
+async def _has_image(node: Node, image: str) -> bool:
+    if not image:
+        return True
+    try:
+        await call(
+            node.backends.images.Inspect,
+            images_pb2.InspectImageRequest(image=image),
+            service="engine",
+            timeout=ROUTE_TIMEOUT,
+        )
+    except (errors.NotFound, errors.InvalidArgument):
+        return False  # a malformed name: the create itself says so
+    return True
 
 
 def down_message(node: Node, exc: BaseException) -> str:
