@@ -11,8 +11,9 @@ default the one local node), and every request is routed here, once, before its 
   that has it;
 - creating a container: the node named by ``node`` or by the ``estiba.node`` label of the body
   (what any Docker client can send: ``docker run -l estiba.node=n2``), else the healthy node
-  running the fewest containers; a network, volume, pull or load: the named node, else the
-  first; builds and events are the first node's;
+  running the fewest containers among those with its image (none has it: the first node);
+  a network, volume, pull or load: the named node, else the first; builds and events are the
+  first node's;
 - listing containers, images, volumes or networks, pruning, ``/system/df``: every node (or those
   a ``label=estiba.node=NAME`` filter names); the answers are merged, list items labelled
   ``estiba.node`` with their node, and a node that does not answer is left out with an HTTP
