@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import signal
 import struct
 import sys
@@ -16,13 +15,12 @@ import time
 import tty
 import urllib.parse
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from client import hijack, progress
 from client.cli import output, output_format, output_rows
+from client.cli.refs import split_tag as _split_tag
 from client.cli.runflags import add_create_flags, create_body
-from client.credentials import auth_header
 from client.errors import APIError, ClientError, NotFound
 from client.transport import Transport
 
@@ -128,6 +126,8 @@ def _with_tag(image: str) -> str:
 
 
 def pull(api: Transport, image: str, *, quiet: bool = False, node: str = "") -> None:
+    from client.credentials import auth_header  # pathlib and the credential file: pulls only
+
     name, tag = _split_tag(image)
     messages = api.stream_json(
         "POST",
@@ -136,17 +136,6 @@ def pull(api: Transport, image: str, *, quiet: bool = False, node: str = "") -> 
         headers={"X-Registry-Auth": auth_header(name)},
     )
     progress.show(messages, io.StringIO() if quiet else sys.stderr)
-
-
-def _split_tag(image: str) -> tuple[str, str]:
-    if "@" in image:
-        name, _, digest = image.partition("@")
-        return name, digest
-    head, _, last = image.rpartition("/")
-    if ":" in last:
-        repo, _, tag = last.partition(":")
-        return (f"{head}/{repo}" if head else repo), tag
-    return image, "latest"
 
 
 class StartFailed(ClientError):
@@ -265,7 +254,7 @@ def _terminal(api: Transport, cid: str, raw: bool, *, resize_path: str = "") -> 
     saved = termios.tcgetattr(fd)
 
     def resize(*_: object) -> None:
-        cols, rows = shutil.get_terminal_size()
+        cols, rows = os.get_terminal_size(fd)
         with contextlib.suppress(ClientError):
             api.request(
                 "POST",
@@ -494,6 +483,8 @@ def _timestamp(value: str) -> str:
         return f"{float(value):.3f}"
     except ValueError:
         pass
+    from datetime import datetime  # only this command pays for it
+
     try:
         return f"{datetime.fromisoformat(value.replace('Z', '+00:00')).timestamp():.3f}"
     except ValueError as exc:

@@ -11,8 +11,7 @@ from typing import Any
 
 from client import progress
 from client.cli import output, output_format, output_rows
-from client.cli.containers import _split_tag, pull
-from client.credentials import auth_header
+from client.cli.refs import split_tag as _split_tag
 from client.errors import APIError, ClientError
 from client.transport import Transport
 
@@ -66,7 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("reference", nargs="?", default="")
     p.set_defaults(run=import_)
     p = sub.add_parser("image", help="image operations beyond Docker's")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, prog=p.prog)
     v = verbs.add_parser("bootstrap", help="build a Debian image from Debian's mirror")
     v.add_argument("reference", help="e.g. debian:bookworm")
     v.add_argument("--suite", default="", help="Debian suite (default: the reference's tag)")
@@ -79,6 +78,8 @@ def pull_cmd(args: argparse.Namespace, api: Transport) -> int:
     name, tag_ = _split_tag(args.image)
     if "@" not in args.image and ":" not in args.image.rsplit("/", 1)[-1] and not args.quiet:
         output.line("Using default tag: latest")
+    from client.cli.containers import pull  # the image commands need no container code
+
     pull(api, args.image, quiet=args.quiet)
     output.line(f"{name}{'@' if tag_.startswith('sha256:') else ':'}{tag_}")
     return 0
@@ -86,6 +87,8 @@ def pull_cmd(args: argparse.Namespace, api: Transport) -> int:
 
 def push(args: argparse.Namespace, api: Transport) -> int:
     name, tag_ = _split_tag(args.image)
+    from client.credentials import auth_header  # pathlib and the credential file: push only
+
     headers = {"X-Registry-Auth": auth_header(name)}
     messages = api.stream_json(
         "POST",

@@ -13,7 +13,7 @@ from client.transport import Transport
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("volume", help="manage named volumes")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, prog=p.prog)
     v = verbs.add_parser("create", help="create a volume")
     v.add_argument("-d", "--driver", default="local")
     v.add_argument("-l", "--label", action="append", default=[])
