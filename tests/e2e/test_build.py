@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -349,3 +350,32 @@ def test_pushed_to_the_registry_and_cache_survives_restart_until_pruned(
     pruned = inst.estiba("builder", "prune", "-f").stdout
     assert "Total reclaimed space" in pruned
     assert steps(inst.estiba("build", str(ctx)).stdout) == ["from", "ran", "ran"]
+
+
+def test_a_client_that_goes_away_ends_the_build(
+    estiba_instance: EstibaInstance, tmp_path: Path
+) -> None:
+    inst = estiba_instance
+    ctx = context(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo started; sleep 120\n"})
+    env = {**os.environ, **inst.isolation, "ESTIBA_HOST": inst.host}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "client", "build", "-t", "built:abandoned", str(ctx)],
+        stdout=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    try:
+        assert cli.stdout is not None
+        for line in cli.stdout:
+            if line.strip() == "started":
+                break
+        running = inst.estiba("ps", "-q").stdout.split()  # the step's container
+        assert running
+    finally:
+        cli.kill()
+        cli.wait()
+        if cli.stdout is not None:
+            cli.stdout.close()
+    deadline = time.monotonic() + 20
+    while set(running) & set(inst.estiba("ps", "-aq").stdout.split()):
+        assert time.monotonic() < deadline, "the step's container outlived its client"
+        time.sleep(0.3)
+    assert inst.estiba("images", "-q", "built:abandoned").stdout.strip() == ""

@@ -548,6 +548,10 @@ class Execution:
                 )
             lowers = [self.images.ctx.layers.path(x.chain_id) for x in stage.image.layers]
             await running.write_layer(self.containers, c, lowers, tar)
+        except asyncio.CancelledError:  # the client went away: nobody will ever look at it
+            if result.container is not None:
+                await asyncio.shield(self._remove(result.container.id))
+            raise
         except BaseException:
             if result.container is not None and self.options.force_remove:
                 await self._remove(result.container.id)

@@ -8,6 +8,7 @@ docker CLI exits with ``errorDetail.code`` (a failed RUN's exit code) when it is
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,9 +22,11 @@ from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.kit import errors, reqctx
 from services.kit.grpcclient import call, stream
+from services.kit.tasks import spawn
 
 CHUNK = 1 << 20
 PRUNE_TIMEOUT = 600.0
+WATCH_S = 0.5
 
 
 def _json_query(request: web.Request, name: str) -> dict[str, Any]:
@@ -83,7 +86,27 @@ async def build(request: web.Request) -> web.StreamResponse:
             yield pb.BuildRequest(data=chunk)
 
     calling = backends_of(request).builder.Build(requests(), metadata=reqctx.outgoing_metadata())
-    events = aiter(stream(calling, service="engine"))
+    watcher = spawn(_watch(request, calling), name="build-client")
+    try:
+        return await _relay(request, aiter(stream(calling, service="engine")))
+    finally:
+        watcher.cancel()
+        calling.cancel()  # a no-op once the build ended
+
+
+async def _watch(request: web.Request, calling: Any) -> None:
+    """A client that goes away ends its build (and the step container running for it); a RUN
+    may write nothing for minutes, so the connection is watched rather than found dead at the
+    next write."""
+    while True:
+        await asyncio.sleep(WATCH_S)
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            calling.cancel()
+            return
+
+
+async def _relay(request: web.Request, events: AsyncIterator[pb.BuildEvent]) -> web.StreamResponse:
     head = await anext(events, None)  # errors before the build started are plain HTTP errors
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
