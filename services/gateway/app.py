@@ -11,6 +11,7 @@ from services.gateway.keys import BACKENDS, CONFIG
 from services.gateway.middleware import MIDDLEWARES
 from services.gateway.nodes import NODES, Nodes, routing
 from services.gateway.routes import (
+    attach,
     build,
     containers,
     events,
@@ -32,6 +33,7 @@ def make_app(config: GatewayConfig) -> web.Application:
     app.cleanup_ctx.append(_backends)
     system.setup(app)
     containers.setup(app)
+    attach.setup(app)
     images.setup(app)
     execs.setup(app)
     volumes.setup(app)

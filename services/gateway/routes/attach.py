@@ -1,4 +1,6 @@
-"""``POST /containers/{id}/attach``: the hijacked socket ↔ the engine's Attach stream."""
+"""``POST /containers/{id}/attach``: the hijacked socket ↔ the engine's Attach stream; and
+``GET /containers/{id}/attach/ws``: the same over a WebSocket, where each message carries raw
+bytes (output is never multiplexed there: a WebSocket message has no stream number)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,22 @@ import contextlib
 from typing import Any
 
 import grpc
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from estiba.engine.v1 import containers_pb2 as pb
 from services.gateway.docker import params
 from services.gateway.hijack import Hijacked, upgrade
 from services.gateway.nodes import backends_of
+from services.gateway.routes import add
 from services.kit import reqctx
 from services.kit.grpcclient import call
 from services.kit.grpcerr import from_rpc_error
 from services.kit.tasks import spawn
 
 
-async def attach(request: web.Request) -> web.StreamResponse:
+async def _open(request: web.Request) -> tuple[Any, Any, Any]:
+    """The container, and the engine's Attach stream with its first answer: an error there is
+    still an HTTP error, sent before the upgrade."""
     stub = backends_of(request).containers
     container = await call(
         stub.Get, pb.GetContainerRequest(ref=request.match_info["id"]), service="engine", timeout=30
@@ -36,13 +41,53 @@ async def attach(request: web.Request) -> web.StreamResponse:
     stream = stub.Attach(metadata=reqctx.outgoing_metadata())
     try:
         await stream.write(pb.AttachInput(open=opening))
-        first = await stream.read()  # an error here is still an HTTP error, before the 101
+        first = await stream.read()
     except grpc.aio.AioRpcError as exc:
         raise from_rpc_error(exc, service="engine") from exc
+    return container, stream, first
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    container, stream, first = await _open(request)
     tty = container.spec.tty
     response, sock = await upgrade(request, multiplexed=not tty)
     await relay(sock, stream, first, close_stdin=container.spec.stdin_once and not tty)
     return response
+
+
+async def attach_ws(request: web.Request) -> web.StreamResponse:
+    container, stream, first = await _open(request)
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    close_stdin = container.spec.stdin_once and not container.spec.tty
+    pump = spawn(_ws_stdin(ws, stream, close_stdin), name="attach-ws-stdin")
+    try:
+        message: Any = first
+        while message is not grpc.aio.EOF and not ws.closed:
+            if message.WhichOneof("output") == "chunk":
+                await ws.send_bytes(message.chunk.data)
+            elif message.WhichOneof("output") == "end":
+                break
+            message = await stream.read()
+    except (grpc.aio.AioRpcError, ConnectionResetError):
+        pass  # the engine or the client went away: close, as for the hijacked socket
+    finally:
+        pump.cancel()
+        stream.cancel()
+        await ws.close()
+    return ws
+
+
+async def _ws_stdin(ws: web.WebSocketResponse, stream: Any, close_stdin: bool) -> None:
+    """Client messages (text or binary) are stdin; the client's close ends stdin."""
+    with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                await stream.write(pb.AttachInput(stdin=msg.data))
+            elif msg.type == WSMsgType.TEXT:
+                await stream.write(pb.AttachInput(stdin=msg.data.encode()))
+        if close_stdin:
+            await stream.write(pb.AttachInput(close_stdin=True))
 
 
 async def relay(sock: Hijacked, stream: Any, first: Any, *, close_stdin: bool) -> None:
@@ -78,3 +123,9 @@ async def _stdin(sock: Hijacked, stream: Any, close_stdin: bool) -> None:
                     await stream.write(pb.AttachInput(close_stdin=True))
                 return
             await stream.write(pb.AttachInput(stdin=data))
+
+
+def setup(app: web.Application) -> None:
+    """The WebSocket attach (the hijacked one is with the other container routes)."""
+    add(app, "GET", "/containers/{id}/attach/ws", attach_ws)
+    add(app, "POST", "/containers/{id}/attach/ws", attach_ws)  # the method docker-py uses
