@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-from pathlib import Path
 from typing import Any
 
 from client.errors import ClientError
@@ -118,7 +116,8 @@ def _env(args: argparse.Namespace) -> list[str]:
     env: list[str] = []
     for path in args.env_file:
         try:
-            lines = Path(path).read_text().splitlines()
+            with open(path, encoding="utf-8") as file:
+                lines = file.read().splitlines()
         except OSError as exc:
             raise ClientError(f"cannot read env file {path}: {exc.strerror}") from exc
         env += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
@@ -173,7 +172,7 @@ def create_body(args: argparse.Namespace) -> dict[str, Any]:
         "SecurityOpt": args.security_opt,
     }
     if args.tty and sys_stdout_tty():
-        cols, rows = shutil.get_terminal_size()
+        cols, rows = os.get_terminal_size(1)  # shutil would cost every command 5 ms to import
         host["ConsoleSize"] = [rows, cols]
     body: dict[str, Any] = {
         "Image": args.image,
