@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 
+import docker
 import pytest
+from docker.errors import APIError
 
 from tests.e2e.conftest import EstibaInstance
 
@@ -40,6 +42,7 @@ def test_user_network_names_and_isolation(estiba_instance: EstibaInstance) -> No
     assert {"bridge", "host", "none", "front", "back"} <= set(listed)
     busy = inst.docker("network", "rm", "front", check=False)
     assert busy.returncode != 0
+    assert 'network front has active endpoints (name:"web" id:"' in busy.stderr
     missing = inst.estiba("run", "--rm", "--network", "nowhere", "busybox", "true", check=False)
     assert "network nowhere not found" in missing.stderr
     inst.docker("rm", "-f", "web", "db")
@@ -73,3 +76,80 @@ def test_rename_moves_the_name_on_every_network(estiba_instance: EstibaInstance)
     assert _resolves(inst, "probe-ren-a", "ren-new"), "a refused rename changed the name"
     inst.docker("rm", "-f", "ren-new", "probe-ren-a", "probe-ren-b")
     inst.docker("network", "rm", "ren-a", "ren-b")
+
+
+def test_inspect_shows_every_network(estiba_instance: EstibaInstance) -> None:
+    inst = estiba_instance
+    inst.docker("network", "create", "--subnet", "10.231.7.0/24", "ins-a")
+    inst.docker("network", "create", "ins-b")
+    cid = inst.docker(
+        "run", "-d", "--name", "multi", "--network", "ins-a", "--ip", "10.231.7.9",
+        "--network-alias", "svc", "busybox", "sleep", "300",
+    ).stdout.strip()  # fmt: skip
+    inst.docker("network", "connect", "--alias", "other", "ins-b", "multi")
+    settings = json.loads(inst.docker("inspect", "multi").stdout)[0]["NetworkSettings"]
+    nets = settings["Networks"]
+    assert set(nets) == {"ins-a", "ins-b"}
+    a, b = nets["ins-a"], nets["ins-b"]
+    assert a["IPAddress"] == "10.231.7.9"
+    assert a["IPPrefixLen"] == 24
+    assert a["Gateway"] == "10.231.7.1"
+    assert a["IPAMConfig"] == {"IPv4Address": "10.231.7.9"}
+    assert a["Aliases"] == ["svc", cid[:12]]
+    assert a["DNSNames"] == ["multi", "svc", cid[:12]]
+    assert b["Aliases"] == ["other", cid[:12]]
+    assert b["IPAMConfig"] is None
+    for net, entry in nets.items():
+        network = json.loads(inst.docker("network", "inspect", net).stdout)[0]
+        assert entry["NetworkID"] == network["Id"]
+        assert entry["EndpointID"] == network["Containers"][cid]["EndpointID"]
+        assert entry["MacAddress"] == network["Containers"][cid]["MacAddress"]
+        assert entry["IPAddress"]
+    assert settings["IPAddress"] == ""  # only the default network's endpoint is copied up
+    assert settings["SandboxKey"]
+    shown = inst.docker("ps", "--filter", "name=multi", "--format", "{{.Networks}}").stdout
+    assert sorted(shown.strip().split(",")) == ["ins-a", "ins-b"]
+    inst.docker("network", "disconnect", "ins-a", "multi")
+    nets = json.loads(inst.docker("inspect", "multi").stdout)[0]["NetworkSettings"]["Networks"]
+    assert set(nets) == {"ins-b"}
+    inst.docker("run", "-d", "--name", "plain", "busybox", "sleep", "300")
+    plain = json.loads(inst.docker("inspect", "plain").stdout)[0]["NetworkSettings"]
+    assert plain["IPAddress"] == plain["Networks"]["bridge"]["IPAddress"] != ""
+    assert plain["Networks"]["bridge"]["DNSNames"] is None
+    inst.docker("rm", "-f", "multi", "plain")
+    inst.docker("network", "rm", "ins-a", "ins-b")
+
+
+def test_docker_py_networks(estiba_instance: EstibaInstance) -> None:
+    """docker-py's network calls, and the status codes its users (and compose) act on."""
+    client = docker.DockerClient(base_url=estiba_instance.host, timeout=60)
+    try:
+        net = client.networks.create("py-net", labels={"sdk": "python"})
+        other = client.networks.create("py-net2")
+        c = client.containers.run(
+            "busybox", ["sleep", "300"], detach=True, name="py-net-c", network="py-net"
+        )
+        net.reload()
+        assert [x.id for x in net.containers] == [c.id]
+        other.connect(c, aliases=["extra"])
+        c.reload()
+        nets = c.attrs["NetworkSettings"]["Networks"]
+        assert set(nets) == {"py-net", "py-net2"}
+        assert nets["py-net2"]["Aliases"][0] == "extra"
+        with pytest.raises(APIError) as caught:
+            net.remove()
+        assert caught.value.status_code == 403
+        with pytest.raises(APIError) as caught:
+            client.networks.create("py-net")
+        assert caught.value.status_code == 409
+        with pytest.raises(APIError) as caught:
+            other.connect(c)
+        assert caught.value.status_code == 403
+        other.disconnect(c)
+        c.reload()
+        assert set(c.attrs["NetworkSettings"]["Networks"]) == {"py-net"}
+        c.remove(force=True)
+        net.remove()
+        other.remove()
+    finally:
+        client.close()

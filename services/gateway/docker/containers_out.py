@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from estiba.engine.v1 import containers_pb2 as pb
+from estiba.netd.v1 import netd_pb2
+from services.gateway.docker import networks_out
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -174,46 +176,58 @@ def health(h: pb.Health) -> dict[str, Any]:
     }
 
 
-def network_settings(c: pb.Container) -> dict[str, Any]:
+def network_settings(c: pb.Container, sandbox: netd_pb2.Sandbox | None = None) -> dict[str, Any]:
+    """Every network the container is on, from netd's sandbox when the gateway has it (the
+    engine's record knows only the network the container was created on, not later connects).
+
+    The top-level address fields are Docker's deprecated copy of the endpoint on the default
+    network "bridge": empty for a container only on user-defined networks, as dockerd has them.
+    """
     networks: dict[str, Any] = {}
-    primary: dict[str, Any] = {}
-    for n in c.networks:
-        entry = {
-            "IPAMConfig": None,
-            "Links": None,
-            "Aliases": None,
-            "MacAddress": n.mac_address,
-            "DriverOpts": None,
-            "NetworkID": n.network_id,
-            "EndpointID": n.endpoint_id,
-            "Gateway": n.gateway,
-            "IPAddress": n.ip_address,
-            "IPPrefixLen": n.prefix_length,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "DNSNames": None,
-        }
-        networks[n.name] = entry
-        primary = primary or entry
+    if c.spec.network_mode.startswith("container:"):
+        pass  # it uses another container's namespace: no endpoint of its own
+    elif sandbox is not None and sandbox.mode == "bridge":
+        for e in sandbox.endpoints:
+            static = c.spec.ip_address if e.network_name == c.spec.network_mode else ""
+            networks[e.network_name] = networks_out.endpoint_settings(
+                e, name=c.name, short_id=c.id[:12], static_ip=static
+            )
+    else:
+        for n in c.networks:
+            networks[n.name] = networks_out.endpoint_settings(
+                netd_pb2.Endpoint(
+                    id=n.endpoint_id,
+                    network_id=n.network_id,
+                    network_name=n.name,
+                    ip_address=n.ip_address,
+                    prefix_length=n.prefix_length,
+                    gateway=n.gateway,
+                    mac_address=n.mac_address,
+                    aliases=list(c.spec.network_aliases),
+                ),
+                name=c.name,
+                short_id=c.id[:12],
+                static_ip=c.spec.ip_address,
+            )
+    default = networks.get("bridge", {})
     return {
         "Bridge": "",
-        "SandboxID": c.id if c.netns_path else "",
-        "SandboxKey": c.netns_path,
+        "SandboxID": c.id if c.netns_path and networks else "",
+        "SandboxKey": c.netns_path if networks else "",
         "HairpinMode": False,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
         "Ports": ports_view(c),
         "SecondaryIPAddresses": None,
         "SecondaryIPv6Addresses": None,
-        "EndpointID": primary.get("EndpointID", ""),
-        "Gateway": primary.get("Gateway", ""),
+        "EndpointID": default.get("EndpointID", ""),
+        "Gateway": default.get("Gateway", ""),
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "IPAddress": primary.get("IPAddress", ""),
-        "IPPrefixLen": primary.get("IPPrefixLen", 0),
+        "IPAddress": default.get("IPAddress", ""),
+        "IPPrefixLen": default.get("IPPrefixLen", 0),
         "IPv6Gateway": "",
-        "MacAddress": primary.get("MacAddress", ""),
+        "MacAddress": default.get("MacAddress", ""),
         "Networks": networks,
     }
 
@@ -258,7 +272,7 @@ def mounts(c: pb.Container) -> list[dict[str, Any]]:
     ]
 
 
-def inspect(c: pb.Container) -> dict[str, Any]:
+def inspect(c: pb.Container, sandbox: netd_pb2.Sandbox | None = None) -> dict[str, Any]:
     args = list(c.path_and_args)
     base = c.state_dir
     return {
@@ -291,11 +305,11 @@ def inspect(c: pb.Container) -> dict[str, Any]:
         },
         "Mounts": mounts(c),
         "Config": config(c),
-        "NetworkSettings": network_settings(c),
+        "NetworkSettings": network_settings(c, sandbox),
     }
 
 
-def summary(c: pb.Container) -> dict[str, Any]:
+def summary(c: pb.Container, sandbox: netd_pb2.Sandbox | None = None) -> dict[str, Any]:
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -308,7 +322,7 @@ def summary(c: pb.Container) -> dict[str, Any]:
         "State": c.state.status,
         "Status": status_text(c.state),
         "HostConfig": {"NetworkMode": c.spec.network_mode or "bridge"},
-        "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
+        "NetworkSettings": {"Networks": network_settings(c, sandbox)["Networks"]},
         "Mounts": mounts(c),
     }
 

@@ -108,6 +108,36 @@ def endpoint(e: netd_pb2.Endpoint) -> dict[str, Any]:
     }
 
 
+def endpoint_settings(
+    e: netd_pb2.Endpoint, *, name: str, short_id: str, static_ip: str = ""
+) -> dict[str, Any]:
+    """A container's EndpointSettings on one network (``NetworkSettings.Networks[name]``).
+
+    As API 1.44 reports them: on a user-defined network, Aliases are the aliases given plus the
+    short id, and DNSNames every name the embedded DNS answers for the container there (the
+    name, the aliases, the short id); the default network has neither.
+    """
+    named = e.network_name not in ("bridge", *PREDEFINED)
+    aliases = [*e.aliases, short_id] if named else list(e.aliases)
+    dns_names = list(dict.fromkeys([name, *e.aliases, short_id])) if named else None
+    return {
+        "IPAMConfig": {"IPv4Address": static_ip} if static_ip else None,
+        "Links": None,
+        "Aliases": aliases or None,
+        "MacAddress": e.mac_address,
+        "DriverOpts": None,
+        "NetworkID": e.network_id,
+        "EndpointID": e.id,
+        "Gateway": e.gateway,
+        "IPAddress": e.ip_address,
+        "IPPrefixLen": e.prefix_length,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": dns_names,
+    }
+
+
 def predefined_network(item: Predefined) -> dict[str, Any]:
     return {
         "Name": item.name,

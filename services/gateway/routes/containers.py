@@ -1,4 +1,5 @@
-"""Docker's container endpoints: each one call to the engine's Containers service."""
+"""Docker's container endpoints: each one call to the engine's Containers service (inspect and
+list also ask netd for the networks the containers are on now)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from services.gateway.docker import containers_in, containers_out, params
 from services.gateway.errors import json_response
 from services.gateway.hijack import MULTIPLEXED, RAW
 from services.gateway.nodes import backends_of
-from services.gateway.routes import add
+from services.gateway.routes import add, networks
 from services.gateway.routes.attach import attach
 from services.kit import errors, reqctx
 from services.kit.grpcclient import call, stream
@@ -49,13 +50,15 @@ async def list_(request: web.Request) -> web.Response:
     for key, values in params.filters(request).items():
         req.filters[key].values.extend(values)
     reply = await call(_stub(request).List, req, service="engine", timeout=TIMEOUT)
-    items = [containers_out.summary(c) for c in reply.containers]
+    sandboxes = await networks.sandboxes_by_container(request) if reply.containers else {}
+    items = [containers_out.summary(c, sandboxes.get(c.id)) for c in reply.containers]
     limit = params.integer(request, "limit", -1)
     return json_response(items[:limit] if limit > 0 else items)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    return json_response(containers_out.inspect(await _get(request, request.match_info["id"])))
+    c = await _get(request, request.match_info["id"])
+    return json_response(containers_out.inspect(c, await networks.sandbox_of(request, c.id)))
 
 
 async def start(request: web.Request) -> web.Response:
