@@ -120,6 +120,57 @@ def test_inspect_shows_every_network(estiba_instance: EstibaInstance) -> None:
     inst.docker("network", "rm", "ins-a", "ins-b")
 
 
+def test_network_of_another_container(estiba_instance: EstibaInstance) -> None:
+    inst = estiba_instance
+    inst.docker("network", "create", "shared-net")
+    serve = "mkdir -p /w && echo from-the-peer > /w/i && httpd -f -p 127.0.0.1:8088 -h /w"
+    cid = inst.docker(
+        "run", "-d", "--name", "owner", "--network", "shared-net", "--hostname", "ownerhost",
+        "busybox", "sh", "-c", serve,
+    ).stdout.strip()  # fmt: skip
+    show = "ip -4 -o addr show eth0 | awk '{print $4}'"
+    owner_ip = inst.docker("exec", "owner", "sh", "-c", show).stdout.strip()
+    assert owner_ip
+    script = (
+        f"{show}; hostname; "
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8088/i && break; sleep 0.2;"
+        " done"
+    )
+    seen = inst.docker(
+        "run", "--rm", "--network", "container:owner", "busybox", "sh", "-c", script
+    ).stdout.split()  # fmt: skip
+    assert seen == [owner_ip, "ownerhost", "from-the-peer"]
+    joiner = inst.docker(
+        "create", "--name", "joiner", "--network", f"container:{cid[:12]}",
+        "busybox", "sleep", "300",
+    ).stdout.strip()  # fmt: skip
+    info = json.loads(inst.docker("inspect", joiner).stdout)[0]
+    assert info["HostConfig"]["NetworkMode"] == f"container:{cid}"
+    assert info["NetworkSettings"]["Networks"] == {}
+    for flags, message in (  # the estiba CLI leaves every check to the server
+        (["-p", "8080:80"], "conflicting options: port publishing and the container type network"),
+        (["--network-alias", "x"], "network-scoped alias is supported only for containers in user"),
+        (["--hostname", "h"], "conflicting options: hostname and the network mode"),
+    ):
+        refused = inst.estiba(
+            "create", "--network", "container:owner", *flags, "busybox", "true", check=False
+        )
+        assert refused.returncode != 0, flags
+        assert message in refused.stderr, refused.stderr
+    inst.docker("create", "--name", "lonely", "--network", "container:nobody", "busybox", "true")
+    missing = inst.docker("start", "lonely", check=False)  # as dockerd: looked for at start
+    assert "No such container: nobody" in missing.stderr
+    inst.docker("stop", "-t", "0", "owner")
+    stopped = inst.docker("start", "joiner", check=False)
+    assert stopped.returncode != 0
+    assert "cannot join network namespace of a non running container" in stopped.stderr
+    inst.docker("start", "owner")
+    inst.docker("start", "joiner")
+    assert inst.docker("exec", "joiner", "sh", "-c", show).stdout.strip() == owner_ip
+    inst.docker("rm", "-f", "joiner", "owner", "lonely")
+    inst.docker("network", "rm", "shared-net")
+
+
 def test_docker_py_networks(estiba_instance: EstibaInstance) -> None:
     """docker-py's network calls, and the status codes its users (and compose) act on."""
     client = docker.DockerClient(base_url=estiba_instance.host, timeout=60)

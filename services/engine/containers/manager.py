@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from services.engine.containers import attach, resolve, signals
+from services.engine.containers import attach, resolve, shared_net, signals
 from services.engine.containers.filters import matches
 from services.engine.containers.health.monitor import HealthMonitor
 from services.engine.containers.models import (
@@ -76,8 +77,12 @@ class ContainerManager:
     async def create(self, name: str, spec: ContainerSpec) -> Container:
         name = resolve.check_name(name) if name else resolve.random_name()
         mode = spec.network_mode or "bridge"
-        if mode.startswith("container:"):
-            raise errors.Unimplemented("--network container:<id> is not supported yet")
+        peer = None
+        if shared_net.peer_ref(mode):
+            shared_net.check_spec(spec)
+            with contextlib.suppress(errors.NotFound):  # as dockerd: looked for again at start
+                peer = await self.records.find(shared_net.peer_ref(mode))
+                spec = dataclasses.replace(spec, network_mode=f"{shared_net.PREFIX}{peer.id}")
         image = await self.images.for_container(spec.image)
         for mount in spec.mounts:
             if mount.type == "volume":
@@ -88,14 +93,17 @@ class ContainerManager:
             name=name,
             image_id=image.id,
             spec=spec,
-            resolved=resolve.resolve(spec, image.config, cid),
+            resolved=resolve.resolve(_with_peer_hostname(spec, peer), image.config, cid),
             created=now(),
         )
         self.runtime.prepare(c)
         try:
-            c.sandbox = await self.sandboxes.create(
-                cid, mode, c.resolved.hostname, name, _wiring(spec, image.config)
-            )
+            if shared_net.peer_ref(mode):
+                c.sandbox = shared_net.shared_sandbox(peer) if peer is not None else None
+            else:
+                c.sandbox = await self.sandboxes.create(
+                    cid, mode, c.resolved.hostname, name, _wiring(spec, image.config)
+                )
             self.runtime.write_etc_files(c)
             await self.records.insert(c)
         except BaseException:
@@ -134,7 +142,13 @@ class ContainerManager:
 
     async def _start(self, c: Container) -> None:
         image = await self.images.for_container(c.image_id)
-        if c.sandbox is None or (c.sandbox.netns and _gone(c.sandbox.netns)):
+        if shared_net.peer_ref(c.spec.network_mode):
+            peer = await self.records.find(shared_net.peer_ref(c.spec.network_mode))
+            shared_net.require_running(peer, c.id)
+            c.sandbox = shared_net.shared_sandbox(peer)  # the other's files as they are now
+            c.resolved = dataclasses.replace(c.resolved, hostname=peer.resolved.hostname)
+            self.runtime.write_etc_files(c)
+        elif c.sandbox is None or (c.sandbox.netns and _gone(c.sandbox.netns)):
             c.sandbox = await self.sandboxes.create(
                 c.id,
                 c.spec.network_mode or "bridge",
@@ -455,6 +469,13 @@ def _wiring(spec: ContainerSpec, image_config: dict[str, object]) -> Wiring:
             if number.isdigit() and key not in taken:
                 ports.append(Port(key[1], key[0]))
     return Wiring(tuple(ports), spec.ip_address, spec.network_aliases)
+
+
+def _with_peer_hostname(spec: ContainerSpec, peer: Container | None) -> ContainerSpec:
+    """In another container's network, the container has that one's host name (as dockerd)."""
+    if peer is None:
+        return spec
+    return dataclasses.replace(spec, hostname=peer.resolved.hostname)
 
 
 def _should_restart(c: Container) -> bool:
