@@ -20,8 +20,8 @@ from pathlib import Path
 from services.engine.build import dockerfile as parser
 from services.engine.build import dockerignore
 from services.engine.build.context import ContextTree, Spool
-from services.engine.build.executor import Execution, RecordMemo
-from services.engine.build.models import BuildEvent, BuildOptions, StepFailed
+from services.engine.build.executor import Execution
+from services.engine.build.models import BuildEvent, BuildOptions, RecordMemo, StepFailed
 from services.engine.build.tarindex import Member
 from services.engine.containers.manager import ContainerManager
 from services.engine.images import reference as refs

@@ -29,6 +29,7 @@ from typing import BinaryIO
 
 from services.engine.build import tarindex
 from services.engine.build import tree as trees
+from services.engine.runtime.users import resolve_user
 from services.kit import errors
 
 Opener = Callable[[], BinaryIO]
@@ -308,3 +309,46 @@ def gzip_level(entries: list[Entry]) -> int:
     with largest.opener() as handle:
         sample = handle.read(SAMPLE)
     return 0 if len(zlib.compress(sample, 1)) > 0.95 * len(sample) else 1
+
+
+def sources_key(sources: list[Source]) -> str:
+    """What the sources of a COPY or ADD are, for the cache key: for every file below them its
+    relative name, type, mode, owner, link target and content digest (never its mtime)."""
+    h = hashlib.sha256()
+    for source in sources:
+        if source.tree is None:
+            data = source.data or b""
+            h.update(
+                json.dumps([source.name, source.mode, hashlib.sha256(data).hexdigest()]).encode()
+            )
+            continue
+        src = trees.resolve(source.tree, source.name)
+        info = source.tree.lstat(src)
+        if info is None:
+            raise not_found(source.name)
+        h.update(json.dumps(["source", source.name]).encode())
+        keyed = getattr(source.tree, "key", None)  # the context keeps a sorted index of its own
+        if info.isdir() and keyed is not None:
+            h.update(str(keyed(src)).encode())
+            rows = [("", info)]
+        else:
+            rows = [("", info), *trees.walk(source.tree, src)] if info.isdir() else [("", info)]
+        for rel, item in rows:
+            is_file = item.isreg() or item.islnk()
+            digest = trees.file_digest(source.tree, trees.join(src, rel)) if is_file else ""
+            link = item.linkname if item.issym() else ""
+            row = [rel, item.type.decode(), item.mode, item.uid, item.gid, link, digest]
+            h.update(json.dumps(row).encode())
+    return h.hexdigest()
+
+
+def owner(root: Path, chown: str) -> tuple[int, int]:
+    """``--chown=user[:group]`` resolved in the image at ``root``; a user alone gets the group
+    of the same number (Docker's rule), 0:0 without the flag."""
+    if not chown:
+        return 0, 0
+    user, sep, _ = chown.partition(":")
+    uid, gid, _ = resolve_user(root, chown)
+    if not sep:
+        gid = uid if user.isdigit() else gid
+    return uid, gid

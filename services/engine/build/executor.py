@@ -12,7 +12,6 @@ since a new image has a new id, every step after a miss misses too.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -25,47 +24,25 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from services.engine.build import copying, fetch, rootview, running, settings
+from services.engine.build import copying, fetch, metadata, rootview, running, settings
 from services.engine.build import tree as trees
 from services.engine.build.context import ContextTree
 from services.engine.build.dockerfile import Dockerfile, DockerfileError, Instruction, parse
-from services.engine.build.models import BuildOptions, Stage, StepFailed
+from services.engine.build.models import BuildOptions, RecordMemo, Stage, StepFailed, copy_config
 from services.engine.build.words import Expander, split_raw
 from services.engine.containers.manager import ContainerManager
 from services.engine.images import build as committing
 from services.engine.images import imageconfig
 from services.engine.images.models import ImageRecord
 from services.engine.images.service import ImageService
-from services.engine.runtime.users import resolve_user
 from services.engine.store.build_cache import BuildCacheStore
 from services.kit import errors
 
 Emit = Callable[[str], Awaitable[None]]
 LayerMaker = Callable[[Path], Awaitable[int]]
 """Writes a step's layer tar; returns the gzip level its content deserves."""
-NOT_IN_ONBUILD = ("ONBUILD", "FROM", "MAINTAINER")
 FAST_GZIP = 1
 """Build layers are compressed quickly, as Docker's are not at all until they are pushed."""
-
-
-class RecordMemo:
-    """The step images a build engine read last (an image's id is the digest of its config,
-    so a record read once stays true; whether it still exists is asked of the cache store)."""
-
-    def __init__(self, size: int = 512) -> None:
-        self._size = size
-        self._records: collections.OrderedDict[str, ImageRecord] = collections.OrderedDict()
-
-    def get(self, image_id: str) -> ImageRecord | None:
-        found = self._records.get(image_id)
-        if found is not None:
-            self._records.move_to_end(image_id)
-        return found
-
-    def put(self, image_id: str, record: ImageRecord) -> None:
-        self._records[image_id] = dataclasses.replace(record, names=())
-        while len(self._records) > self._size:
-            self._records.popitem(last=False)
 
 
 def short(image: ImageRecord | None) -> str:
@@ -127,7 +104,7 @@ class Execution:
             for instruction in group[1:]:
                 await self._instruction(stage, instruction, counted=True)
             if index == last and self.options.labels:
-                config = _copy(stage.config)
+                config = copy_config(stage.config)
                 config["Labels"] = {**(config.get("Labels") or {}), **self.options.labels}
                 labels = " ".join(f"{k}={json.dumps(v)}" for k, v in self.options.labels.items())
                 await self._commit(stage, f"LABEL {labels}", config, line=group[0].line)
@@ -266,7 +243,8 @@ class Execution:
     async def _instruction(self, stage: Stage, instruction: Instruction, *, counted: bool) -> None:
         if counted:
             await self._announce(instruction)
-        handler = getattr(self, "_do_" + instruction.keyword.lower(), None)
+        name = "config" if instruction.keyword in metadata.KEYWORDS else instruction.keyword
+        handler = getattr(self, "_do_" + name.lower(), None)
         if handler is None:
             raise DockerfileError(
                 instruction.line, f"{instruction.keyword} is not allowed here", name=self._name
@@ -351,94 +329,18 @@ class Execution:
 
     # -- instructions that only change the config --------------------------------------------
 
-    async def _do_env(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        env = list(config.get("Env") or [])
-        shown = []
-        for key, value in settings.pairs(instruction, self._expander(stage)):
-            env = settings.set_env(env, key, value)
-            shown.append(f"{key}={value}")
-        config["Env"] = env
-        await self._metadata(stage, instruction, config, "ENV " + " ".join(shown))
-
-    async def _do_label(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        labels = dict(config.get("Labels") or {})
-        labels.update(settings.pairs(instruction, self._expander(stage)))
-        config["Labels"] = labels
-        await self._metadata(stage, instruction, config)
-
     async def _do_arg(self, stage: Stage, instruction: Instruction) -> None:
         values = self._arg_values(instruction, self._expander(stage), self.meta_args)
         stage.args.update(values)
         shown = " ".join(f"{k}={v}" if v is not None else k for k, v in values)
-        await self._metadata(stage, instruction, _copy(stage.config), "ARG " + shown)
+        await self._metadata(stage, instruction, copy_config(stage.config), "ARG " + shown)
 
-    async def _do_user(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        config["User"] = self._expander(stage).word(instruction.text.strip())
-        await self._metadata(stage, instruction, config, "USER " + config["User"])
-
-    async def _do_stopsignal(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        config["StopSignal"] = self._expander(stage).word(instruction.text.strip())
-        await self._metadata(stage, instruction, config)
-
-    async def _do_expose(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        ports = dict(config.get("ExposedPorts") or {})
-        ports.update({p: {} for p in settings.ports(instruction, self._expander(stage))})
-        config["ExposedPorts"] = ports
-        await self._metadata(stage, instruction, config)
-
-    async def _do_volume(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        volumes = dict(config.get("Volumes") or {})
-        volumes.update({p: {} for p in settings.volumes(instruction, self._expander(stage))})
-        config["Volumes"] = volumes
-        await self._metadata(stage, instruction, config)
-
-    async def _do_cmd(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        config["Cmd"] = settings.command(instruction, stage.shell)
-        stage.cmd_set = True
-        await self._metadata(stage, instruction, config)
-
-    async def _do_entrypoint(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        config["Entrypoint"] = settings.command(instruction, stage.shell)
-        if not stage.cmd_set:  # an inherited CMD does not survive a new ENTRYPOINT
-            config["Cmd"] = None
-        await self._metadata(stage, instruction, config)
-
-    async def _do_shell(self, stage: Stage, instruction: Instruction) -> None:
-        shell = instruction.exec_form
-        if not shell:
-            raise errors.InvalidArgument("SHELL requires the arguments to be in JSON form")
-        config = _copy(stage.config)
-        config["Shell"] = shell
-        await self._metadata(stage, instruction, config)
-
-    async def _do_healthcheck(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
-        config["Healthcheck"] = settings.healthcheck(instruction)
-        await self._metadata(stage, instruction, config)
-
-    async def _do_onbuild(self, stage: Stage, instruction: Instruction) -> None:
-        trigger = instruction.text.strip()
-        keyword = trigger.split(" ", 1)[0].upper()
-        if keyword in NOT_IN_ONBUILD:
-            raise errors.InvalidArgument(f"{keyword} isn't allowed as an ONBUILD trigger")
-        config = _copy(stage.config)
-        config["OnBuild"] = [*(config.get("OnBuild") or []), trigger]
-        await self._metadata(stage, instruction, config)
-
-    async def _do_maintainer(self, stage: Stage, instruction: Instruction) -> None:
-        stage.author = self._expander(stage).word(instruction.text.strip())
-        await self._metadata(stage, instruction, _copy(stage.config))
+    async def _do_config(self, stage: Stage, instruction: Instruction) -> None:
+        config, shown = metadata.apply(stage, instruction, self._expander(stage))
+        await self._metadata(stage, instruction, config, shown)
 
     async def _do_workdir(self, stage: Stage, instruction: Instruction) -> None:
-        config = _copy(stage.config)
+        config = copy_config(stage.config)
         path = self._expander(stage).word(instruction.text.strip())
         if not path:
             raise errors.InvalidArgument("WORKDIR requires exactly one argument")
@@ -479,7 +381,7 @@ class Execution:
         )
         if network is None:
             raise errors.InvalidArgument(f"invalid --network={instruction.flag('network')}")
-        args = self._run_args(stage, instruction)
+        args = settings.run_args(instruction, stage.shell)
         build_env = [f"{k}={v}" for k, v in sorted(stage.args.items()) if v is not None]
         created_by = " ".join(args)
         if build_env:
@@ -490,24 +392,8 @@ class Execution:
             return FAST_GZIP
 
         await self._commit(
-            stage, created_by, _copy(stage.config), line=instruction.line, layer=make
+            stage, created_by, copy_config(stage.config), line=instruction.line, layer=make
         )
-
-    def _run_args(self, stage: Stage, instruction: Instruction) -> list[str]:
-        listed = instruction.exec_form
-        if listed is not None:
-            return listed
-        text = instruction.text
-        if instruction.heredocs:
-            body = text
-            for doc in instruction.heredocs:
-                body = body.replace(f"<<-{doc.name}", "").replace(f"<<{doc.name}", "")
-                body = body.replace(f'<<"{doc.name}"', "").replace(f"<<'{doc.name}'", "")
-            if not body.strip() and len(instruction.heredocs) == 1:
-                text = instruction.heredocs[0].content
-            else:
-                text += "\n" + "".join(d.content + d.name + "\n" for d in instruction.heredocs)
-        return [*stage.shell, text]
 
     async def _run_container(
         self,
@@ -598,7 +484,7 @@ class Execution:
                 image = await self._source_image(source_from)
                 tree = trees.DirTree(await stack.enter_async_context(self._view(image)))
             sources = await self._sources(instruction, expander, tree, names, add)
-            digest = _sources_key(sources)
+            digest = copying.sources_key(sources)
             chown = expander.word(instruction.flag("chown"))
             shown = f"{instruction.keyword} {' '.join(instruction.text.split()[:-1])} in {dest}"
             created_by = f"/bin/sh -c #(nop) {shown} "
@@ -607,7 +493,7 @@ class Execution:
             async def make(tar: Path) -> int:
                 async with self._view(stage.image) as root:
                     view = trees.DirTree(root)
-                    uid, gid = _owner(root, chown)
+                    uid, gid = copying.owner(root, chown)
                     options = copying.Options(uid, gid, int(chmod, 8) if chmod else None, add)
                     workdir = str(stage.config.get("WorkingDir") or "/")
                     entries = await _in_thread(copying.plan, sources, dest, workdir, view, options)
@@ -615,7 +501,7 @@ class Execution:
                 level: int = await _in_thread(copying.gzip_level, entries)
                 return level
 
-            await self._commit(stage, created_by, _copy(stage.config), line=instruction.line,
+            await self._commit(stage, created_by, copy_config(stage.config), line=instruction.line,
                                extra=extra, layer=make)  # fmt: skip
 
     async def _sources(
@@ -656,50 +542,8 @@ class Execution:
         return rootview.mounted(layers, self.scratch)
 
 
-def _sources_key(sources: list[copying.Source]) -> str:
-    h = hashlib.sha256()
-    for source in sources:
-        if source.tree is None:
-            data = source.data or b""
-            h.update(
-                json.dumps([source.name, source.mode, hashlib.sha256(data).hexdigest()]).encode()
-            )
-            continue
-        src = trees.resolve(source.tree, source.name)
-        info = source.tree.lstat(src)
-        if info is None:
-            raise copying.not_found(source.name)
-        h.update(json.dumps(["source", source.name]).encode())
-        if info.isdir() and isinstance(source.tree, ContextTree):
-            h.update(source.tree.key(src).encode())
-            rows = [("", info)]
-        else:
-            rows = [("", info), *trees.walk(source.tree, src)] if info.isdir() else [("", info)]
-        for rel, item in rows:
-            is_file = item.isreg() or item.islnk()
-            digest = trees.file_digest(source.tree, trees.join(src, rel)) if is_file else ""
-            link = item.linkname if item.issym() else ""
-            row = [rel, item.type.decode(), item.mode, item.uid, item.gid, link, digest]
-            h.update(json.dumps(row).encode())
-    return h.hexdigest()
-
-
-def _owner(root: Path, chown: str) -> tuple[int, int]:
-    if not chown:
-        return 0, 0
-    user, sep, _ = chown.partition(":")
-    uid, gid, _ = resolve_user(root, chown)
-    if not sep:
-        gid = uid if user.isdigit() else gid
-    return uid, gid
-
-
 def _container(image: ImageRecord | None) -> dict[str, Any]:
-    return _copy(imageconfig.parse(image.config).container) if image is not None else {}
-
-
-def _copy(config: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(config))  # type: ignore[no-any-return]
+    return copy_config(imageconfig.parse(image.config).container) if image is not None else {}
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import json
 from typing import Any
 
 from services.engine.images.models import ImageRecord
@@ -73,3 +75,28 @@ class Stage:
     @property
     def shell(self) -> list[str]:
         return list(self.config.get("Shell") or ["/bin/sh", "-c"])
+
+
+def copy_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a container config (JSON all the way down)."""
+    return json.loads(json.dumps(config))  # type: ignore[no-any-return]
+
+
+class RecordMemo:
+    """The step images a build engine read last (an image's id is the digest of its config,
+    so a record read once stays true; whether it still exists is asked of the cache store)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._records: collections.OrderedDict[str, ImageRecord] = collections.OrderedDict()
+
+    def get(self, image_id: str) -> ImageRecord | None:
+        found = self._records.get(image_id)
+        if found is not None:
+            self._records.move_to_end(image_id)
+        return found
+
+    def put(self, image_id: str, record: ImageRecord) -> None:
+        self._records[image_id] = dataclasses.replace(record, names=())
+        while len(self._records) > self._size:
+            self._records.popitem(last=False)

@@ -135,3 +135,23 @@ def healthcheck(instruction: Instruction) -> dict[str, object]:
         else:
             raise bad(instruction, f"unknown flag: --{flag}")
     return check
+
+
+def run_args(instruction: Instruction, shell: list[str]) -> list[str]:
+    """What a RUN runs: the exec form as written; the shell form through the stage's SHELL,
+    its here-documents passed to the shell as the shell itself reads them (or, when the line
+    is nothing but one here-document, its body as the script)."""
+    listed = instruction.exec_form
+    if listed is not None:
+        return listed
+    text = instruction.text
+    if instruction.heredocs:
+        body = text
+        for doc in instruction.heredocs:
+            body = body.replace(f"<<-{doc.name}", "").replace(f"<<{doc.name}", "")
+            body = body.replace(f'<<"{doc.name}"', "").replace(f"<<'{doc.name}'", "")
+        if not body.strip() and len(instruction.heredocs) == 1:
+            text = instruction.heredocs[0].content
+        else:
+            text += "\n" + "".join(d.content + d.name + "\n" for d in instruction.heredocs)
+    return [*shell, text]

@@ -66,3 +66,25 @@ def test_commands_use_the_stage_shell() -> None:
     assert settings.command(one("CMD echo hi"), ["/bin/bash", "-c"]) == ["/bin/bash", "-c",
                                                                           "echo hi"]  # fmt: skip
     assert settings.command(one('CMD ["a", "b"]'), ["/bin/sh", "-c"]) == ["a", "b"]
+
+
+def test_metadata_instructions_change_only_the_config() -> None:
+    from services.engine.build import metadata
+    from services.engine.build.models import Stage
+
+    stage = Stage(0, "", None, {"Cmd": ["sh"], "Env": ["A=1"]})
+    expander = Expander(stage.env)
+    config, shown = metadata.apply(stage, one("ENV B=$A-2 A=3"), expander)
+    assert config["Env"] == ["B=1-2", "A=3"]
+    assert shown == "ENV B=1-2 A=3"
+    assert stage.config["Env"] == ["A=1"]  # the stage changes when the step is committed
+    config, _ = metadata.apply(stage, one('ENTRYPOINT ["app"]'), expander)
+    assert config["Entrypoint"] == ["app"]
+    assert config["Cmd"] is None  # an inherited CMD does not survive a new ENTRYPOINT
+    metadata.apply(stage, one("CMD run"), expander)
+    config, _ = metadata.apply(stage, one('ENTRYPOINT ["app"]'), expander)
+    assert config["Cmd"] == ["sh"]  # one set in this Dockerfile does
+    with pytest.raises(errors.InvalidArgument, match="isn't allowed as an ONBUILD trigger"):
+        metadata.apply(stage, one("ONBUILD FROM x"), expander)
+    with pytest.raises(errors.InvalidArgument, match="JSON form"):
+        metadata.apply(stage, one("SHELL bash -c"), expander)
