@@ -36,7 +36,12 @@ def add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-v", "--volume", action="append", default=[], help="bind or volume src:dst[:ro]"
     )
-    p.add_argument("--network", "--net", default="", help="network: bridge, none, host")
+    p.add_argument(
+        "--network",
+        "--net",
+        default="",
+        help="bridge, none, host, a network's name, or container:<name|id> (another's)",
+    )
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--stop-signal", default="", help="signal that stops the container")
     p.add_argument("--stop-timeout", type=int, default=None, help="seconds before SIGKILL")
