@@ -203,3 +203,30 @@ def _read_heredocs(
         content = "\n".join(body) + "\n" if body else ""
         out.append(Heredoc(delimiter, content, not quoted))
     return i
+
+
+def stages(
+    dockerfile: Dockerfile, *, name: str
+) -> tuple[list[Instruction], list[list[Instruction]]]:
+    """The ARGs before the first FROM (they may only be used in FROM lines), and the stages:
+    each a FROM and the instructions after it."""
+    meta: list[Instruction] = []
+    groups: list[list[Instruction]] = []
+    for instruction in dockerfile.instructions:
+        if instruction.keyword == "FROM":
+            groups.append([instruction])
+        elif groups:
+            groups[-1].append(instruction)
+        elif instruction.keyword == "ARG":
+            meta.append(instruction)
+        else:
+            raise DockerfileError(instruction.line, "no build stage in current context", name=name)
+    if not groups:
+        raise DockerfileError(0, "the Dockerfile has no FROM", name=name)
+    return meta, groups
+
+
+def stage_name(from_instruction: Instruction) -> str:
+    """The stage a ``FROM image AS name`` names, lower case ("" without AS)."""
+    words = from_instruction.text.split()
+    return words[2].lower() if len(words) == 3 and words[1].upper() == "AS" else ""

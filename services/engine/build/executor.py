@@ -27,7 +27,14 @@ from typing import Any
 from services.engine.build import copying, fetch, metadata, rootview, running, settings
 from services.engine.build import tree as trees
 from services.engine.build.context import ContextTree
-from services.engine.build.dockerfile import Dockerfile, DockerfileError, Instruction, parse
+from services.engine.build.dockerfile import (
+    Dockerfile,
+    DockerfileError,
+    Instruction,
+    parse,
+    stage_name,
+    stages,
+)
 from services.engine.build.models import BuildOptions, RecordMemo, Stage, StepFailed, copy_config
 from services.engine.build.words import Expander, split_raw
 from services.engine.containers.manager import ContainerManager
@@ -91,7 +98,7 @@ class Execution:
         groups = self._stages()
         last = len(groups) - 1
         if self.options.target:
-            names = [self._from_name(g[0]) for g in groups]
+            names = [stage_name(g[0]) for g in groups]
             if self.options.target.lower() not in names:
                 raise errors.InvalidArgument(
                     f"failed to reach build target {self.options.target} in Dockerfile",
@@ -122,20 +129,9 @@ class Execution:
         return final
 
     def _stages(self) -> list[list[Instruction]]:
-        groups: list[list[Instruction]] = []
-        for instruction in self.dockerfile.instructions:
-            if instruction.keyword == "FROM":
-                groups.append([instruction])
-            elif groups:
-                groups[-1].append(instruction)
-            elif instruction.keyword == "ARG":
-                self._meta_arg(instruction)
-            else:
-                raise DockerfileError(
-                    instruction.line, "no build stage in current context", name=self._name
-                )
-        if not groups:
-            raise DockerfileError(0, "the Dockerfile has no FROM", name=self._name)
+        meta, groups = stages(self.dockerfile, name=self._name)
+        for instruction in meta:
+            self._meta_arg(instruction)
         return groups
 
     @property
@@ -169,10 +165,6 @@ class Execution:
             raise DockerfileError(instruction.line, "ARG requires exactly one argument",
                                   name=self._name)  # fmt: skip
         return out
-
-    def _from_name(self, instruction: Instruction) -> str:
-        words = instruction.text.split()
-        return words[2].lower() if len(words) == 3 and words[1].upper() == "AS" else ""
 
     # -- FROM --------------------------------------------------------------------------------
 
@@ -416,39 +408,15 @@ class Execution:
             user=str(stage.config.get("User") or ""),
             network=network,
         )
-        result = running.RunResult()
-        try:
-            async for chunk in running.run(self.containers, request, result):
-                if not chunk and result.container is not None:
-                    await self.emit(f" ---> Running in {result.container.short_id}\n")
-                    continue
-                if not self.options.quiet:
-                    await self.emit(chunk.decode("utf-8", errors="replace"))
-            c = result.container
-            assert c is not None
-            if result.exit_code != 0:
-                raise StepFailed(
-                    f"The command '{' '.join(args)}' returned a non-zero code: {result.exit_code}",
-                    line=instruction.line,
-                    exit_code=result.exit_code,
-                )
-            lowers = [self.images.ctx.layers.path(x.chain_id) for x in stage.image.layers]
-            await running.write_layer(self.containers, c, lowers, tar)
-        except asyncio.CancelledError:  # the client went away: nobody will ever look at it
-            if result.container is not None:
-                await asyncio.shield(self._remove(result.container.id))
-            raise
-        except BaseException:
-            if result.container is not None and self.options.force_remove:
-                await self._remove(result.container.id)
-            raise
-        if result.container is not None and (self.options.remove or self.options.force_remove):
-            await self._remove(result.container.id)
-            await self.emit(f" ---> Removed intermediate container {result.container.short_id}\n")
-
-    async def _remove(self, cid: str) -> None:
-        with contextlib.suppress(errors.EstibaError):
-            await self.containers.remove(cid, force=True)
+        lowers = [self.images.ctx.layers.path(x.chain_id) for x in stage.image.layers]
+        step = running.Step(self.containers, self.emit, self.options)
+        code = await step.run(request, lowers, tar)
+        if code != 0:
+            raise StepFailed(
+                f"The command '{' '.join(args)}' returned a non-zero code: {code}",
+                line=instruction.line,
+                exit_code=code,
+            )
 
     # -- COPY and ADD --------------------------------------------------------------------------
 
@@ -483,7 +451,7 @@ class Execution:
             if source_from:
                 image = await self._source_image(source_from)
                 tree = trees.DirTree(await stack.enter_async_context(self._view(image)))
-            sources = await self._sources(instruction, expander, tree, names, add)
+            sources = await fetch.sources(instruction, expander, tree, names, add=add)
             digest = copying.sources_key(sources)
             chown = expander.word(instruction.flag("chown"))
             shown = f"{instruction.keyword} {' '.join(instruction.text.split()[:-1])} in {dest}"
@@ -503,31 +471,6 @@ class Execution:
 
             await self._commit(stage, created_by, copy_config(stage.config), line=instruction.line,
                                extra=extra, layer=make)  # fmt: skip
-
-    async def _sources(
-        self,
-        instruction: Instruction,
-        expander: Expander,
-        tree: trees.Tree,
-        names: list[str],
-        add: bool,
-    ) -> list[copying.Source]:
-        heredocs = {d.name: d for d in instruction.heredocs}
-        out: list[copying.Source] = []
-        for name in names:
-            doc = heredocs.get(name.lstrip("<-").strip("\"'")) if name.startswith("<<") else None
-            if doc is not None:
-                content = expander.text(doc.content) if doc.expand else doc.content
-                out.append(copying.Source(doc.name, data=content.encode()))
-            elif add and fetch.is_url(name):
-                data, mtime = await fetch.download(name)
-                fetch.check(name, data, instruction.flag("checksum"))
-                out.append(copying.Source(fetch.file_name(name), data=data, mtime=mtime,
-                                          mode=0o600))  # fmt: skip
-            else:
-                found = await _in_thread(copying.expand_globs, tree, name)
-                out += [copying.Source(path, tree) for path in found]
-        return out
 
     async def _source_image(self, ref: str) -> ImageRecord | None:
         for stage in self.stages:

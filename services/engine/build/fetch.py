@@ -1,4 +1,5 @@
-"""ADD <url>: the file is fetched at every build (its bytes are part of the cache key).
+"""The sources of COPY and ADD; ADD <url> is fetched at every build (its bytes are part of
+the cache key).
 
 As in Docker, the file is stored with mode 0600 under the URL path's last component (when the
 destination is a directory) and the modification time the server announces; it is never
@@ -7,6 +8,7 @@ unpacked, even when it is an archive.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import hashlib
 import posixpath
@@ -14,6 +16,10 @@ import urllib.parse
 
 import aiohttp
 
+from services.engine.build.copying import Source, expand_globs
+from services.engine.build.dockerfile import Instruction
+from services.engine.build.tree import Tree
+from services.engine.build.words import Expander
 from services.kit import errors
 
 LIMIT = 1 << 30
@@ -78,3 +84,25 @@ def check(url: str, data: bytes, expected: str) -> None:
             f"digest mismatch for {url}: expected {expected}, got sha256:{got}",
             reason="DIGEST_MISMATCH",
         )
+
+
+async def sources(
+    instruction: Instruction, expander: Expander, tree: Tree, names: list[str], *, add: bool
+) -> list[Source]:
+    """What COPY or ADD names: here-documents, (ADD) URLs fetched now, else paths and globs of
+    ``tree``."""
+    heredocs = {d.name: d for d in instruction.heredocs}
+    out: list[Source] = []
+    for name in names:
+        doc = heredocs.get(name.lstrip("<-").strip("\"'")) if name.startswith("<<") else None
+        if doc is not None:
+            content = expander.text(doc.content) if doc.expand else doc.content
+            out.append(Source(doc.name, data=content.encode()))
+        elif add and is_url(name):
+            data, mtime = await download(name)
+            check(name, data, instruction.flag("checksum"))
+            out.append(Source(file_name(name), data=data, mtime=mtime, mode=0o600))
+        else:
+            found = await asyncio.to_thread(expand_globs, tree, name)
+            out += [Source(path, tree) for path in found]
+    return out

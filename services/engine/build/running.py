@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from services.engine.build.models import BuildOptions
 from services.engine.containers import logs
 from services.engine.containers.manager import ContainerManager
 from services.engine.containers.models import Container, ContainerSpec
 from services.engine.runtime import diff
+from services.kit import errors
 from services.kit.tasks import spawn
 
 POLL = 0.02
@@ -103,3 +105,49 @@ async def write_layer(
     """The container's changes as a layer tar at ``target``."""
     upper = containers.runtime.log_path(c.id).parent / "upper"
     await asyncio.to_thread(diff.write_layer, upper, lowers, target)
+
+
+Emit = Callable[[str], Awaitable[None]]
+
+
+class Step:
+    """One RUN from start to layer: announced, its output relayed, its container removed as
+    Docker's ``rm``/``forcerm`` say (and always when the client went away)."""
+
+    def __init__(self, containers: ContainerManager, emit: Emit, options: BuildOptions) -> None:
+        self.containers = containers
+        self.emit = emit
+        self.options = options
+
+    async def run(self, request: RunRequest, lowers: list[Path], tar: Path) -> int:
+        """The exit code; the layer is written to ``tar`` when it is 0."""
+        result = RunResult()
+        try:
+            async for chunk in run(self.containers, request, result):
+                if not chunk and result.container is not None:
+                    await self.emit(f" ---> Running in {result.container.short_id}\n")
+                elif not self.options.quiet:
+                    await self.emit(chunk.decode("utf-8", errors="replace"))
+            c = result.container
+            assert c is not None
+            if result.exit_code != 0:
+                if self.options.force_remove:
+                    await self._remove(c.id)
+                return result.exit_code
+            await write_layer(self.containers, c, lowers, tar)
+        except asyncio.CancelledError:  # the client went away: nobody will ever look at it
+            if result.container is not None:
+                await asyncio.shield(self._remove(result.container.id))
+            raise
+        except BaseException:
+            if result.container is not None and self.options.force_remove:
+                await self._remove(result.container.id)
+            raise
+        if self.options.remove or self.options.force_remove:
+            await self._remove(c.id)
+            await self.emit(f" ---> Removed intermediate container {c.short_id}\n")
+        return 0
+
+    async def _remove(self, cid: str) -> None:
+        with contextlib.suppress(errors.EstibaError):
+            await self.containers.remove(cid, force=True)
