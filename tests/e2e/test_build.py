@@ -3,8 +3,11 @@ against a real engine, its containers, its cache and its registry."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import http.server
 import io
+import json
 import os
 import re
 import subprocess
@@ -41,6 +44,11 @@ def steps(output: str) -> list[str]:
         else:
             out.append("cache" if " ---> Using cache" in block else "ran")
     return out
+
+
+def blob(layout: Path, digest: str) -> bytes:
+    algorithm, _, hexdigest = digest.partition(":")
+    return (layout / "blobs" / algorithm / hexdigest).read_bytes()
 
 
 def docker_classic(
@@ -343,6 +351,21 @@ def test_pushed_to_the_registry_and_cache_survives_restart_until_pruned(
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
     assert inspected.count('"sha256:') >= 3
+    layout = tmp_path / "oci"
+    subprocess.run(
+        ["skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{layout}:x"],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads(blob(layout, index["manifests"][0]["digest"]))
+    config = json.loads(blob(layout, manifest["config"]["digest"]))
+    diff_ids = [
+        "sha256:" + hashlib.sha256(gzip.decompress(blob(layout, layer["digest"]))).hexdigest()
+        for layer in manifest["layers"]
+    ]
+    assert diff_ids == config["rootfs"]["diff_ids"]  # what was pushed is what the config says
+    history = config["history"]
+    assert sum(not h.get("empty_layer") for h in history) == len(diff_ids)
     inst.estiba("rmi", ref)
     assert inst.estiba("run", "--rm", ref, "cat", "/p").stdout == "pushed\n"
 
