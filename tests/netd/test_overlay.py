@@ -85,6 +85,12 @@ def full_size_ping(netns_file: Path, address: str) -> bool:
     return result.returncode == 0
 
 
+def flood_targets(node: Path, vxlan: str) -> set[str]:
+    """The peers a VXLAN link floods to: its all-zeros forwarding entries."""
+    entries = json.loads(kernel.in_netns(node, "bridge", "-j", "fdb", "show", "dev", vxlan))
+    return {e["dst"] for e in entries if e.get("mac") == "00:00:00:00:00:00"}
+
+
 def details(node: Path, name: str) -> dict[str, object]:
     found = json.loads(kernel.in_netns(node, "ip", "-d", "-j", "link", "show", name))
     return dict(found[0])
@@ -117,10 +123,11 @@ async def test_overlay_spans_two_nodes(site: Site) -> None:
         assert a.ip_address != b.ip_address
         # One VXLAN link per overlay network on its bridge, the same VNI on both nodes, MTU 1450
         # on every device of the segment.
-        vnis = []
+        vnis, bridges = [], []
         for node, s in zip(nodes, sites, strict=True):
             async with Client.connect(s) as client:
                 bridge = (await client.network("lab")).bridge
+            bridges.append(bridge)
             vxlan = details(node, bridge.replace("-", "x", 1))
             info = vxlan["linkinfo"]["info_data"]  # type: ignore[index]
             vnis.append(info["id"])
@@ -141,10 +148,18 @@ async def test_overlay_spans_two_nodes(site: Site) -> None:
         # The gateway answers on each node for its own containers (an anycast gateway).
         assert kernel.ping(Path(made[0].netns_path), "10.216.5.1")
         assert kernel.ping(Path(made[1].netns_path), "10.216.5.1")
-        # A restart keeps the VXLAN link (reconcile does not take it for a stray).
+        # A restart keeps the VXLAN link (reconcile does not take it for a stray), and follows
+        # the peers as the settings name them.
+        vxlan_a = bridges[0].replace("-", "x", 1)
+        sites[0].extra_env["ESTIBA_NETD_OVERLAY_PEERS"] = f"{UNDERLAY[1]},10.99.0.9"
         netds[0].stop()
         await netds[0].start()
+        assert flood_targets(nodes[0], vxlan_a) == {UNDERLAY[1], "10.99.0.9"}
         assert kernel.ping(Path(made[0].netns_path), b.ip_address)
+        sites[0].extra_env["ESTIBA_NETD_OVERLAY_PEERS"] = UNDERLAY[1]
+        netds[0].stop()
+        await netds[0].start()
+        assert flood_targets(nodes[0], vxlan_a) == {UNDERLAY[1]}
         for n, s in enumerate(sites):
             async with Client.connect(s) as client:
                 await client.remove(f"{n:x}" * 64)

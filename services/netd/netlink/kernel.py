@@ -114,7 +114,8 @@ class NetlinkKernel:
         self._bridge_index[plan.name] = index
 
     async def _ensure_vxlan(self, plan: VxlanPlan, bridge_index: int, mtu: int) -> None:
-        """The overlay's VXLAN link on the bridge, up, with a flood entry for every peer.
+        """The overlay's VXLAN link on the bridge, up, with a flood entry for every peer (and
+        none for a node no longer among them).
 
         No learning: the peers are known, so the kernel never adds tunnel entries of its own,
         and a frame for an address no bridge has seen yet goes to every peer (the all-zeros
@@ -154,6 +155,16 @@ class NetlinkKernel:
                 f"flood {plan.name} to {peer}",
                 exists_ok=True,
             )
+        wanted = {str(peer) for peer in plan.peers}
+        for entry in await self._dump(self._ipr.fdb, ifindex=index):
+            dst = entry.get("NDA_DST")
+            flood = entry.get("ifindex") == index and entry.get("NDA_LLADDR") == FLOOD_MAC
+            if flood and dst and dst not in wanted:  # a node no longer in overlay_peers
+                await self._call(
+                    self._ipr.fdb("del", ifindex=index, lladdr=FLOOD_MAC, dst=dst),
+                    f"stop flooding {plan.name} to {dst}",
+                    missing_ok=True,
+                )
 
     async def links(self) -> list[LinkState]:
         msgs = await self._dump(self._ipr.link)
