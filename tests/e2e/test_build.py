@@ -131,6 +131,9 @@ def test_failing_run_names_line_and_exit_code_and_tags_nothing(
     assert "before" in failed.stdout
     assert inst.estiba("images", "-q", "built:broken").stdout.strip() == ""
 
+    elsewhere = inst.estiba("build", "--platform", "linux/s390x", str(ctx), check=False)
+    assert "only this node's platform" in elsewhere.stderr
+
     bad = context(tmp_path / "bad", {"Dockerfile": "FROM busybox\nFROB x\n"})
     refused = inst.estiba("build", str(bad), check=False)
     assert refused.returncode != 0
@@ -163,7 +166,7 @@ def test_multi_stage_args_heredocs_user_and_ownership(
     dockerfile = """# syntax=docker/dockerfile:1
 ARG BASE=busybox
 ARG GLOBAL=global-default
-FROM ${BASE} AS builder
+FROM --platform=$BUILDPLATFORM ${BASE} AS builder
 ARG GLOBAL
 ARG LOCAL=local-default
 RUN echo "global=$GLOBAL local=$LOCAL" > /built.txt

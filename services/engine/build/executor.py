@@ -41,6 +41,7 @@ from services.engine.containers.manager import ContainerManager
 from services.engine.images import build as committing
 from services.engine.images import imageconfig
 from services.engine.images.models import ImageRecord
+from services.engine.images.platform import parse_platform
 from services.engine.images.service import ImageService
 from services.engine.store.build_cache import BuildCacheStore
 from services.kit import errors
@@ -88,13 +89,7 @@ class Execution:
     # -- the whole build -------------------------------------------------------------------
 
     async def run(self) -> ImageRecord:
-        here = str(self.images.ctx.platform)
-        if self.options.platform and self.options.platform not in (here, here.rsplit("/", 1)[0]):
-            raise errors.InvalidArgument(
-                f"--platform={self.options.platform}: only this node's platform ({here}) can be "
-                "built here",
-                reason="PLATFORM_UNSUPPORTED",
-            )
+        self._check_platform(self.options.platform, "--platform")
         groups = self._stages()
         last = len(groups) - 1
         if self.options.target:
@@ -194,12 +189,7 @@ class Execution:
             raise errors.InvalidArgument("FROM requires either one or three arguments")
         name = words[2].lower() if len(words) == 3 else ""
         platform = Expander({**meta, **self._platform_args()}).word(instruction.flag("platform"))
-        if platform and platform != str(self.images.ctx.platform):
-            raise errors.InvalidArgument(
-                f"FROM --platform={platform}: only this node's platform "
-                f"({self.images.ctx.platform}) can be built here",
-                reason="PLATFORM_UNSUPPORTED",
-            )
+        self._check_platform(platform, "FROM --platform")
         base = words[0]
         if base.lower() == "scratch":
             return Stage(index, name, None, {})
@@ -210,6 +200,19 @@ class Execution:
                 return Stage(index, name, image, config)
         image = await self._image(base)
         return Stage(index, name, image, _container(image))
+
+    def _check_platform(self, value: str, flag: str) -> None:
+        """Only this node's platform can be built (no emulation); a variant may be left out."""
+        if not value:
+            return
+        here = self.images.ctx.platform
+        asked = parse_platform(value)
+        variant_ok = not asked.variant or asked.variant == here.variant
+        if (asked.os, asked.architecture) != (here.os, here.architecture) or not variant_ok:
+            raise errors.InvalidArgument(
+                f"{flag}={value}: only this node's platform ({here}) can be built here",
+                reason="PLATFORM_UNSUPPORTED",
+            )
 
     def _platform_args(self) -> dict[str, str]:
         here = str(self.images.ctx.platform)
