@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from client.cli import output
-from client.cli.template import Template, TemplateError
+from client.cli.template import Template, TemplateError, plain
 from client.errors import ClientError
 
 # the header docker prints above a column, where it is not just the field's name upper-cased
@@ -75,7 +75,7 @@ def rows(
     fmt = fmt.strip()
     if fmt == "json":
         for item in items:
-            output.line(go_json(_plain(item)))
+            output.line(go_json(plain(item)))
         return
     if fmt in ("", "table"):
         fmt = default
@@ -141,12 +141,6 @@ class _HeaderLabels(str):
 
     def __new__(cls) -> _HeaderLabels:
         return super().__new__(cls, "LABELS")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not callable(v)}
-    return value
 
 
 def objects(fmt: str, found: Sequence[Any]) -> None:

@@ -22,6 +22,19 @@ from typing import Any
 NO_VALUE = "<no value>"
 
 
+class Lazy:
+    """A value worked out only if a template (or ``json``) asks for it: a listing's rows offer
+    every field docker offers, though a format usually shows a few."""
+
+    __slots__ = ("_compute",)
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self._compute = compute
+
+    def __call__(self) -> Any:
+        return self._compute()
+
+
 class TemplateError(ValueError):
     """A format string that does not parse or does not apply to the value given."""
 
@@ -285,14 +298,21 @@ def _inner(value: Any) -> str:
     return "<nil>" if value is None else text_of(value)
 
 
+def plain(value: Any) -> Any:
+    return _plain(value)
+
+
 def to_json(value: Any) -> str:
     """Docker's ``json`` function: compact, with callables (row methods) left out."""
     return _json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def _plain(value: Any) -> Any:
+    """JSON-ready: lazy values worked out, methods (callables that take arguments) left out."""
+    if isinstance(value, Lazy):
+        return _plain(value())
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not callable(v)}
+        return {k: _plain(v) for k, v in value.items() if isinstance(v, Lazy) or not callable(v)}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
