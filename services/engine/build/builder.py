@@ -43,6 +43,7 @@ class Builder:
         self.containers = containers
         self.cache = cache
         self.memo = RecordMemo()
+        self._touching: asyncio.Task[None] | None = None
 
     @property
     def scratch(self) -> Path:
@@ -102,6 +103,8 @@ class Builder:
                 self.images, self.containers, self.cache, tree, df, options, emit, work, self.memo
             )
             image = await execution.run()
+            if execution.hits:  # bookkeeping the client need not wait for
+                self._touching = spawn(self._touch(execution.hits), name="build-cache-touch")
             short = image.id.hex[:12]
             queue.put_nowait(BuildEvent(image_id=str(image.id)))
             if options.quiet:  # what docker -q prints: the id, as the only output
@@ -131,6 +134,12 @@ class Builder:
                 tree.close()
             await asyncio.to_thread(_remove, context, work)
             queue.put_nowait(_DONE)
+
+    async def _touch(self, keys: list[str]) -> None:
+        try:
+            await self.cache.touch(keys)
+        except errors.EstibaError as exc:
+            log.warning("build_cache_touch_failed", error=exc.message)
 
     async def prune(self) -> tuple[list[str], int]:
         """Forget the cache and remove the step images nothing else needs (untagged, unused,

@@ -120,7 +120,6 @@ class Execution:
             await self.emit(
                 f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n"
             )
-        await self.cache.touch(self.hits)
         return final
 
     def _stages(self) -> list[list[Instruction]]:
