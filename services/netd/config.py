@@ -9,7 +9,7 @@ from pathlib import Path
 
 from services.kit.settings import Common, grpc_target
 from services.netd.dns.upstream import parse_server
-from services.netd.domain.overlay import Underlay
+from services.netd.domain.overlay import PEER_PORT, Underlay
 
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{1,5}$")
 
@@ -43,7 +43,11 @@ class NetdConfig(Common):
     for none: then overlay networks (``network create -d overlay``) cannot be made here."""
     overlay_peers: tuple[str, ...] = ()
     """The other nodes' underlay addresses: every overlay network's broadcasts (ARP) and
-    frames for unknown addresses are sent to each of them."""
+    frames for unknown addresses are sent to each of them. The gateway names them by itself
+    for the overlay networks it makes on every node at once."""
+    overlay_port: int = PEER_PORT
+    """The TCP port on ``overlay_local`` where netd swaps overlay endpoints with its peers
+    (plain gRPC, for names across nodes); every node must use the same."""
 
     def validate(self) -> None:
         super().validate()
@@ -94,7 +98,9 @@ class NetdConfig(Common):
                 addresses.append(ipaddress.IPv4Address(value))
             except ValueError:
                 raise ValueError(f"{setting}: {value!r} is not an IPv4 address") from None
-        return Underlay(addresses[0], tuple(addresses[1:]))
+        if not 0 < self.overlay_port < 65536:
+            raise ValueError(f"overlay_port must be a TCP port, not {self.overlay_port}")
+        return Underlay(addresses[0], tuple(addresses[1:]), peer_port=self.overlay_port)
 
     @property
     def state_dir(self) -> Path:

@@ -15,7 +15,9 @@ import dataclasses
 
 from services.kit import grpcserver
 from services.kit.db import Database
+from services.kit.tasks import spawn
 from services.netd.api.networks import NetworksServicer
+from services.netd.api.overlay import OverlayServicer
 from services.netd.api.sandboxes import SandboxesServicer
 from services.netd.api.system import SystemServicer
 from services.netd.config import NetdConfig
@@ -29,6 +31,7 @@ from services.netd.firewall.hostports import SocketHostPorts
 from services.netd.firewall.nft import NftFirewall
 from services.netd.hostfiles import HostFileReader
 from services.netd.netlink.kernel import NetlinkKernel
+from services.netd.peering import Peering
 from services.netd.store.migrations import MIGRATIONS
 from services.netd.store.sqlite import NetdStore
 
@@ -43,6 +46,7 @@ class Netd:
     kernel: NetlinkKernel
     networks: NetworkManager
     sandboxes: SandboxManager
+    directory: Directory
     registrars: list[grpcserver.Registrar]
 
 
@@ -90,11 +94,28 @@ async def assemble(config: NetdConfig, stack: contextlib.AsyncExitStack) -> Netd
         NetworksServicer(networks).register,
         SandboxesServicer(sandboxes).register,
     ]
-    return Netd(store, kernel, networks, sandboxes, registrars)
+    return Netd(store, kernel, networks, sandboxes, directory, registrars)
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def main(config: NetdConfig, stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
         netd = await assemble(config, stack)
+        underlay = config.underlay
+        if underlay is not None:
+            await stack.enter_async_context(
+                grpcserver.serving(
+                    f"{underlay.local}:{underlay.peer_port}",
+                    [OverlayServicer(netd.directory).register],
+                    services=["estiba.netd.v1.Overlay"],
+                )
+            )
+            swaps = spawn(Peering(netd.directory, netd.networks, underlay).run(), name="peering")
+            stack.push_async_callback(_stopped, swaps)
         async with grpcserver.serving(config.grpc_target, netd.registrars, services=SERVICES):
             await stop.wait()

@@ -3,6 +3,7 @@ test's own standing for a host, joined by a veth pair as the underlay."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -15,7 +16,7 @@ import grpc
 import pytest
 
 from estiba.netd.v1 import netd_pb2
-from tests.netd import kernel
+from tests.netd import kernel, scratch
 from tests.netd.conftest import REPO, Client, Site, real_kernel, wait_healthy
 
 pytestmark = real_kernel
@@ -85,6 +86,18 @@ def full_size_ping(netns_file: Path, address: str) -> bool:
     return result.returncode == 0
 
 
+async def resolves(netns_file: Path, name: str, address: str | None) -> bool:
+    """Whether ``name`` comes to resolve to ``address`` (None: to nothing) within 10 s, asked
+    of the network's DNS server from inside the container."""
+    for _ in range(100):
+        answer = await asyncio.to_thread(scratch.nslookup, netns_file, name, "10.216.5.1")
+        wanted = "can't find" if address is None else f"Address: {address}"
+        if wanted in answer:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 def flood_targets(node: Path, vxlan: str) -> set[str]:
     """The peers a VXLAN link floods to: its all-zeros forwarding entries."""
     entries = json.loads(kernel.in_netns(node, "bridge", "-j", "fdb", "show", "dev", vxlan))
@@ -113,7 +126,9 @@ async def test_overlay_spans_two_nodes(site: Site) -> None:
                     "lab", driver="overlay", subnet=SUBNET, ip_range=half
                 )
                 assert network.driver == "overlay"
-                made.append(await client.sandbox(f"{n:x}" * 64, "lab", name=f"c{n}"))
+                made.append(
+                    await client.sandbox(f"{n:x}" * 64, "lab", name=f"c{n}", aliases=[f"web{n}"])
+                )
                 without = netd_pb2.CreateNetworkRequest(name="nosubnet", driver="overlay")
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
                     await client.networks.CreateNetwork(without)
@@ -148,6 +163,32 @@ async def test_overlay_spans_two_nodes(site: Site) -> None:
         # The gateway answers on each node for its own containers (an anycast gateway).
         assert kernel.ping(Path(made[0].netns_path), "10.216.5.1")
         assert kernel.ping(Path(made[1].netns_path), "10.216.5.1")
+        # Names cross nodes: each netd tells its peers of its overlay containers.
+        for mine, other, n in ((made[0], b, 1), (made[1], a, 0)):
+            for name in (f"c{n}", f"web{n}", f"{n:x}" * 12, f"c{n}.lab"):
+                assert await resolves(Path(mine.netns_path), name, other.ip_address), name
+        # The peers a network names (as the gateway sets them) join the settings' own; the
+        # first node may pick the subnet then, and the others are given it.
+        async with Client.connect(sites[0]) as client:
+            peers = {"estiba.overlay.peers": "10.99.0.7,10.99.0.8"}
+            lab2 = await client.create_network("lab2", driver="overlay", options=peers)
+            vxlan2 = lab2.bridge.replace("-", "x", 1)
+            assert flood_targets(nodes[0], vxlan2) == {UNDERLAY[1], "10.99.0.7", "10.99.0.8"}
+            bad = netd_pb2.CreateNetworkRequest(
+                name="lab3", driver="overlay", options={"estiba.overlay.peers": "10.99.0.x"}
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await client.networks.CreateNetwork(bad)
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            await client.delete_network("lab2")
+        # A container gone on one node is gone from the other's names at once.
+        async with Client.connect(sites[1]) as client:
+            await client.remove("1" * 64)
+        assert await resolves(Path(made[0].netns_path), "c1", None)
+        async with Client.connect(sites[1]) as client:
+            made[1] = await client.sandbox("1" * 64, "lab", name="c1", aliases=["web1"])
+        b = made[1].endpoints[0]
+        assert await resolves(Path(made[0].netns_path), "web1", b.ip_address)
         # A restart keeps the VXLAN link (reconcile does not take it for a stray), and follows
         # the peers as the settings name them.
         vxlan_a = bridges[0].replace("-", "x", 1)

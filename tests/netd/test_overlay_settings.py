@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
 
@@ -10,7 +10,8 @@ from services.kit import config as kconfig
 from services.kit import errors
 from services.netd.config import NetdConfig
 from services.netd.domain import overlay
-from services.netd.domain.models import Network
+from services.netd.domain.directory import Directory
+from services.netd.domain.models import Endpoint, Mode, Network, RemoteEndpoint, Sandbox
 
 
 def network(name: str, driver: str = "overlay", **options: str) -> Network:
@@ -67,3 +68,60 @@ def test_settings() -> None:
     ):
         with pytest.raises(Exception, match="overlay_"):
             kconfig.load(NetdConfig, "netd", env={**env, **bad})
+
+
+def test_peers_join_the_settings_and_the_network_option() -> None:
+    underlay = overlay.Underlay(IPv4Address("10.99.0.1"), (IPv4Address("10.99.0.2"),))
+    lab = network("lab", **{overlay.PEERS_OPTION: "10.99.0.3, 10.99.0.1,10.99.0.2"})
+    assert overlay.peers(lab, underlay) == (IPv4Address("10.99.0.2"), IPv4Address("10.99.0.3"))
+    with pytest.raises(errors.InvalidArgument):
+        overlay.peers_of(network("lab", **{overlay.PEERS_OPTION: "10.99.0.x"}))
+
+
+def test_names_of_other_nodes_join_the_network_of_the_same_name() -> None:
+    directory = Directory()
+    lab, bridge = network("lab"), network("other", driver="bridge")
+    directory.set_networks([lab])
+    assert directory.changed.is_set()
+    directory.changed.clear()
+    local = Sandbox(
+        container_id="a" * 64,
+        mode=Mode.BRIDGE,
+        netns_path="/x",
+        hostname="a",
+        endpoints=(
+            Endpoint(
+                id="e" * 64,
+                container_id="a" * 64,
+                network_id=lab.id,
+                network_name="lab",
+                address=IPv4Interface("10.216.5.2/24"),
+                gateway=IPv4Address("10.216.5.1"),
+                mac="02:00:00:00:00:02",
+                host_ifname="esta",
+                aliases=("web",),
+                created_at="",
+            ),
+        ),
+        created_at="",
+        name="a",
+    )
+    directory.put(local)
+    assert [e.name for e in directory.overlay_endpoints()] == ["a"]
+    directory.changed.clear()
+    peer = IPv4Address("10.99.0.2")
+    far = RemoteEndpoint("lab", "b" * 64, "b", ("web", "db"), IPv4Address("10.216.5.130"))
+    elsewhere = RemoteEndpoint(bridge.name, "c" * 64, "c", (), IPv4Address("10.216.5.131"))
+    outside = RemoteEndpoint("lab", "d" * 64, "d", (), IPv4Address("10.1.1.1"))
+    directory.set_remote(peer, [far, elsewhere, outside])
+    assert not directory.changed.is_set()  # what peers say is never echoed back to them
+    scope = directory.scope(lab.id, IPv4Address("10.216.5.2"))
+    assert directory.lookup(scope, "b") == [far.address]
+    assert directory.lookup(scope, "db") == [far.address]
+    assert directory.lookup(scope, "b.lab") == [far.address]
+    assert directory.lookup(scope, "b" * 12) == [far.address]
+    assert directory.lookup(scope, "web") == [IPv4Address("10.216.5.2")]  # the local one wins
+    assert directory.lookup(scope, "c") is None  # not a network of this node
+    assert directory.lookup(scope, "d") is None  # not in the network's subnet
+    directory.set_remote(peer, ())
+    assert directory.lookup(scope, "b") is None

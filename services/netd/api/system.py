@@ -29,6 +29,7 @@ class SystemServicer(netd_pb2_grpc.SystemServicer):
             networks=networks,
             endpoints=endpoints,
             kernel_prefix=cfg.kernel_prefix,
+            overlay_local=cfg.overlay_local,
         )
 
     def register(self, server: grpc.aio.Server) -> None:

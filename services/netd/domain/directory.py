@@ -15,16 +15,22 @@ What a container can resolve (Docker's rules for user-defined networks):
 * a source no container has gets the names of the network it asked on if it is on that
   network's subnet (the host itself, from the gateway address), else none at all;
 * names that are not known go to the host's resolvers, unless every network of the querier is
-  internal: an internal network has no way out, not even through DNS.
+  internal: an internal network has no way out, not even through DNS;
+* on an overlay network, the containers of the network of the same name on the other nodes
+  too, as their netd reported them (``set_remote``); a local container wins a name over them.
+
+``changed`` is set at every local change, for what tells the other nodes (the peering loop);
+what the other nodes report does not set it, so two nodes never echo each other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterable
 from ipaddress import IPv4Address
 
-from services.netd.domain.models import Network, Sandbox
+from services.netd.domain.models import Network, RemoteEndpoint, Sandbox
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,22 +50,59 @@ class Directory:
         self._owners: dict[IPv4Address, str] = {}
         self._zones: dict[str, dict[str, list[IPv4Address]]] = {}
         self._reverse: dict[IPv4Address, str] = {}
+        self._remote: dict[IPv4Address, tuple[RemoteEndpoint, ...]] = {}
         self._stale = True
+        self.changed = asyncio.Event()
 
     # -- changes -------------------------------------------------------------------------
 
     def set_networks(self, networks: Iterable[Network]) -> None:
         self._networks = {n.id: n for n in networks}
-        self._stale = True
+        self._touch()
 
     def put(self, sandbox: Sandbox) -> None:
         """Add or replace a container's entry (after create, connect, disconnect, rename)."""
         self._sandboxes[sandbox.container_id] = sandbox
-        self._stale = True
+        self._touch()
 
     def drop(self, container_id: str) -> None:
         if self._sandboxes.pop(container_id, None) is not None:
-            self._stale = True
+            self._touch()
+
+    def set_remote(self, peer: IPv4Address, endpoints: Iterable[RemoteEndpoint]) -> None:
+        """Replace all that is known of the peer's overlay endpoints (empty: forget it)."""
+        found = tuple(endpoints)
+        if found:
+            self._remote[peer] = found
+        else:
+            self._remote.pop(peer, None)
+        self._stale = True
+
+    def remote_peers(self) -> set[IPv4Address]:
+        return set(self._remote)
+
+    def overlay_endpoints(self) -> list[RemoteEndpoint]:
+        """This node's containers on overlay networks, as the other nodes are told of them."""
+        found = []
+        for sandbox in self._sandboxes.values():
+            for endpoint in sandbox.endpoints:
+                network = self._networks.get(endpoint.network_id)
+                if network is None or not network.is_overlay:
+                    continue
+                found.append(
+                    RemoteEndpoint(
+                        network=network.name,
+                        container_id=sandbox.container_id,
+                        name=sandbox.name,
+                        aliases=endpoint.aliases,
+                        address=endpoint.address.ip,
+                    )
+                )
+        return found
+
+    def _touch(self) -> None:
+        self._stale = True
+        self.changed.set()
 
     def load(self, networks: Iterable[Network], sandboxes: Iterable[Sandbox]) -> None:
         """Start over from the records (at start)."""
@@ -133,8 +176,30 @@ class Directory:
                     found = zone.setdefault(name, [])
                     if address not in found:
                         found.append(address)
+        overlays = {n.name: n for n in self._networks.values() if n.is_overlay}
+        local = {network_id: set(zone) for network_id, zone in zones.items()}
+        for remotes in self._remote.values():
+            for remote in remotes:
+                network = overlays.get(remote.network)
+                if network is None or remote.address not in network.subnet:
+                    continue
+                if remote.address in owners:
+                    continue  # a local container has the address: it speaks for it
+                zone = zones.setdefault(network.id, {})
+                mine = local.get(network.id, set())
+                for name in _remote_names(remote) - mine:  # a local name is not shadowed
+                    found = zone.setdefault(name, [])
+                    if remote.address not in found:
+                        found.append(remote.address)
         self._owners, self._zones, self._reverse = owners, zones, reverse
         self._stale = False
+
+
+def _remote_names(remote: RemoteEndpoint) -> set[str]:
+    names = {remote.container_id[:12].lower(), *(a.lower() for a in remote.aliases)}
+    if remote.name:
+        names.update({remote.name.lower(), f"{remote.name}.{remote.network}".lower()})
+    return names
 
 
 def _names(sandbox: Sandbox, aliases: Iterable[str], network: str) -> set[str]:

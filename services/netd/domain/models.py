@@ -122,6 +122,18 @@ class Sandbox:
 
 
 @dataclasses.dataclass(frozen=True)
+class RemoteEndpoint:
+    """A container on an overlay network of another node, as that node's netd told this one."""
+
+    network: str
+    """The overlay network's name, the same on every node."""
+    container_id: str
+    name: str
+    aliases: tuple[str, ...]
+    address: IPv4Address
+
+
+@dataclasses.dataclass(frozen=True)
 class PortBinding:
     """A container port published on the host: ``[host_ip:]host_port:container_port/proto``."""
 

@@ -169,11 +169,15 @@ def _check_overlay(spec: NetworkSpec, underlay: bool) -> None:
             " address on the underlay between nodes) and overlay_peers (the other nodes')",
             reason="DRIVER_UNSUPPORTED",
         )
-    if not spec.subnet:
+    options = dict(spec.options)
+    # Made by hand on each node, the network needs the same subnet given everywhere; made by
+    # the gateway (which names the peers), the first node picks it and the others are told.
+    if not spec.subnet and overlay.PEERS_OPTION not in options:
         raise errors.InvalidArgument(
             "an overlay network needs --subnet: every node must be given the same one",
             reason="SUBNET_INVALID",
         )
-    given = dict(spec.options).get(overlay.VNI_OPTION)
+    given = options.get(overlay.VNI_OPTION)
     if given is not None:
         overlay.check_vni(given)
+    overlay.check_peers(options.get(overlay.PEERS_OPTION, ""))

@@ -6,7 +6,13 @@ underlay address). Without a cluster store, the nodes agree by construction: the
 the network with the same name and subnet on every node (and, so that two nodes never hand out
 one address, a different ``--ip-range`` inside it on each); the VNI is derived from the name
 (or given as Docker's ``com.docker.network.driver.overlay.vxlanid_list`` option), so every
-node computes the same one; the peers are netd's ``overlay_peers`` setting.
+node computes the same one; the peers are netd's ``overlay_peers`` setting, and those named
+by the network's ``PEERS_OPTION`` (what the gateway sets when it makes the network on every
+node at once: then each node also gets a range of the subnet of its own).
+
+Names cross nodes too: each netd swaps the containers of its overlay networks with its peers
+(``services.netd.peering``), and the directory adds the peers' containers to the names of the
+local network of the same name.
 
 Every node's bridge holds the network's gateway address with the same MAC (both derived from
 the address): an anycast gateway. A container's traffic to the gateway (its default route, the
@@ -30,6 +36,10 @@ from services.netd.domain.models import Network, VxlanPlan
 MTU = 1450
 VXLAN_PORT = 4789  # IANA's
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+PEERS_OPTION = "estiba.overlay.peers"
+"""The other nodes' underlay addresses for this network, comma-separated: the gateway names
+them when it makes the network on every node, so no node needs ``overlay_peers`` set."""
+PEER_PORT = 7946  # where netd swaps endpoints with its peers: Docker's port for the same job
 _FIRST_VNI = 4096  # Docker's swarm overlays count up from 4096; a derived one lies above it
 _VNI_COUNT = (1 << 24) - _FIRST_VNI
 
@@ -41,6 +51,34 @@ class Underlay:
     local: IPv4Address
     peers: tuple[IPv4Address, ...]
     port: int = VXLAN_PORT
+    peer_port: int = PEER_PORT
+
+
+def peers_of(network: Network) -> tuple[IPv4Address, ...]:
+    """The peers ``PEERS_OPTION`` names; InvalidArgument if one is not an IPv4 address."""
+    given = dict(network.options).get(PEERS_OPTION, "")
+    return check_peers(given)
+
+
+def check_peers(text: str) -> tuple[IPv4Address, ...]:
+    """``PEERS_OPTION``'s value: IPv4 addresses separated by commas."""
+    found = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            found.append(IPv4Address(item))
+        except ValueError:
+            raise errors.InvalidArgument(
+                f"{PEERS_OPTION} must list IPv4 addresses separated by commas, not {text!r}",
+                reason="PEERS_INVALID",
+            ) from None
+    return tuple(found)
+
+
+def peers(network: Network, underlay: Underlay) -> tuple[IPv4Address, ...]:
+    """Every peer of the network: the settings' and the network's own, this node left out."""
+    found = dict.fromkeys((*underlay.peers, *peers_of(network)))
+    found.pop(underlay.local, None)
+    return tuple(found)
 
 
 def vni(network: Network) -> int:
@@ -87,5 +125,5 @@ def plan(network: Network, underlay: Underlay | None) -> VxlanPlan | None:
         vni=vni(network),
         local=underlay.local,
         port=underlay.port,
-        peers=underlay.peers,
+        peers=peers(network, underlay),
     )

@@ -44,12 +44,17 @@ class GetInfoResponse(_message.Message):
     NETWORKS_FIELD_NUMBER: _builtins.int
     ENDPOINTS_FIELD_NUMBER: _builtins.int
     KERNEL_PREFIX_FIELD_NUMBER: _builtins.int
+    OVERLAY_LOCAL_FIELD_NUMBER: _builtins.int
     networks: _builtins.int
     """The number of networks defined on this node."""
     endpoints: _builtins.int
     """The number of container endpoints (a container's interface on a network)."""
     kernel_prefix: _builtins.str
     """The prefix of every kernel object (links, namespaces, nftables table) netd creates."""
+    overlay_local: _builtins.str
+    """This node's address on the underlay between nodes (netd's overlay_local); "" when overlay
+    networks cannot be made here. The gateway hands it to the other nodes as their peer.
+    """
     @_builtins.property
     def service(self) -> _service_pb2.ServiceInfo:
         """The process answering."""
@@ -61,10 +66,11 @@ class GetInfoResponse(_message.Message):
         networks: _builtins.int = ...,
         endpoints: _builtins.int = ...,
         kernel_prefix: _builtins.str = ...,
+        overlay_local: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoints", b"endpoints", "kernel_prefix", b"kernel_prefix", "networks", b"networks", "service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoints", b"endpoints", "kernel_prefix", b"kernel_prefix", "networks", b"networks", "overlay_local", b"overlay_local", "service", b"service"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1081,3 +1087,87 @@ class UpdateSandboxResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateSandboxResponse: _TypeAlias = UpdateSandboxResponse  # noqa: Y015
+
+@_typing.final
+class OverlayEndpoint(_message.Message):
+    """A container on an overlay network, as the other nodes resolve it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    CONTAINER_NAME_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    """The overlay network's name (the same on every node)."""
+    container_id: _builtins.str
+    """The container's id; its first 12 characters resolve to it."""
+    container_name: _builtins.str
+    """The container's name ("" if it has none)."""
+    ip_address: _builtins.str
+    """Its IPv4 address on the network."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Its aliases on that network."""
+
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+        container_id: _builtins.str = ...,
+        container_name: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        ip_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name", "ip_address", b"ip_address", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OverlayEndpoint: _TypeAlias = OverlayEndpoint  # noqa: Y015
+
+@_typing.final
+class ShareEndpointsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___OverlayEndpoint]:
+        """Every endpoint the caller has on overlay networks."""
+
+    def __init__(
+        self,
+        *,
+        endpoints: _abc.Iterable[Global___OverlayEndpoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoints", b"endpoints"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShareEndpointsRequest: _TypeAlias = ShareEndpointsRequest  # noqa: Y015
+
+@_typing.final
+class ShareEndpointsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___OverlayEndpoint]:
+        """Every endpoint the callee has on overlay networks."""
+
+    def __init__(
+        self,
+        *,
+        endpoints: _abc.Iterable[Global___OverlayEndpoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoints", b"endpoints"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShareEndpointsResponse: _TypeAlias = ShareEndpointsResponse  # noqa: Y015

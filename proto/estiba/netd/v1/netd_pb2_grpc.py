@@ -732,3 +732,89 @@ class Sandboxes:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class OverlayStub:
+    """Overlay networks across nodes: what one node's netd tells the others about the containers on
+    its overlay networks, so names resolve across nodes. Served on the node's underlay address
+    (overlay_local, port overlay_port), apart from the API, and called by the peers of its
+    overlay networks (overlay_peers, and those the gateway named when it made the network).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ShareEndpoints = channel.unary_unary(
+                '/estiba.netd.v1.Overlay/ShareEndpoints',
+                request_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ShareEndpointsRequest.SerializeToString,
+                response_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ShareEndpointsResponse.FromString,
+                _registered_method=True)
+
+
+class OverlayServicer:
+    """Overlay networks across nodes: what one node's netd tells the others about the containers on
+    its overlay networks, so names resolve across nodes. Served on the node's underlay address
+    (overlay_local, port overlay_port), apart from the API, and called by the peers of its
+    overlay networks (overlay_peers, and those the gateway named when it made the network).
+    """
+
+    def ShareEndpoints(self, request, context):
+        """Swap endpoints: the caller's in the request, the callee's in the reply. Each side replaces
+        all it knew of the other (known by the address the call came from) with what it got.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_OverlayServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ShareEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShareEndpoints,
+                    request_deserializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ShareEndpointsRequest.FromString,
+                    response_serializer=estiba_dot_netd_dot_v1_dot_netd__pb2.ShareEndpointsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'estiba.netd.v1.Overlay', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('estiba.netd.v1.Overlay', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Overlay:
+    """Overlay networks across nodes: what one node's netd tells the others about the containers on
+    its overlay networks, so names resolve across nodes. Served on the node's underlay address
+    (overlay_local, port overlay_port), apart from the API, and called by the peers of its
+    overlay networks (overlay_peers, and those the gateway named when it made the network).
+    """
+
+    @staticmethod
+    def ShareEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.netd.v1.Overlay/ShareEndpoints',
+            estiba_dot_netd_dot_v1_dot_netd__pb2.ShareEndpointsRequest.SerializeToString,
+            estiba_dot_netd_dot_v1_dot_netd__pb2.ShareEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -364,3 +364,52 @@ class SandboxesServicer(metaclass=_abc_1.ABCMeta):
         """
 
 def add_SandboxesServicer_to_server(servicer: SandboxesServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class OverlayStub:
+    """Overlay networks across nodes: what one node's netd tells the others about the containers on
+    its overlay networks, so names resolve across nodes. Served on the node's underlay address
+    (overlay_local, port overlay_port), apart from the API, and called by the peers of its
+    overlay networks (overlay_peers, and those the gateway named when it made the network).
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> OverlayAsyncStub: ...
+    ShareEndpoints: _grpc.UnaryUnaryMultiCallable[_netd_pb2.ShareEndpointsRequest, _netd_pb2.ShareEndpointsResponse]
+    """Swap endpoints: the caller's in the request, the callee's in the reply. Each side replaces
+    all it knew of the other (known by the address the call came from) with what it got.
+    """
+
+@_typing.type_check_only
+class OverlayAsyncStub(OverlayStub):
+    """Overlay networks across nodes: what one node's netd tells the others about the containers on
+    its overlay networks, so names resolve across nodes. Served on the node's underlay address
+    (overlay_local, port overlay_port), apart from the API, and called by the peers of its
+    overlay networks (overlay_peers, and those the gateway named when it made the network).
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    ShareEndpoints: _aio.UnaryUnaryMultiCallable[_netd_pb2.ShareEndpointsRequest, _netd_pb2.ShareEndpointsResponse]  # type: ignore[assignment]
+    """Swap endpoints: the caller's in the request, the callee's in the reply. Each side replaces
+    all it knew of the other (known by the address the call came from) with what it got.
+    """
+
+class OverlayServicer(metaclass=_abc_1.ABCMeta):
+    """Overlay networks across nodes: what one node's netd tells the others about the containers on
+    its overlay networks, so names resolve across nodes. Served on the node's underlay address
+    (overlay_local, port overlay_port), apart from the API, and called by the peers of its
+    overlay networks (overlay_peers, and those the gateway named when it made the network).
+    """
+
+    @_abc_1.abstractmethod
+    def ShareEndpoints(
+        self,
+        request: _netd_pb2.ShareEndpointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_netd_pb2.ShareEndpointsResponse, _abc.Awaitable[_netd_pb2.ShareEndpointsResponse]]:
+        """Swap endpoints: the caller's in the request, the callee's in the reply. Each side replaces
+        all it knew of the other (known by the address the call came from) with what it got.
+        """
+
+def add_OverlayServicer_to_server(servicer: OverlayServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
