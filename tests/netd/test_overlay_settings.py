@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
@@ -125,3 +126,23 @@ def test_names_of_other_nodes_join_the_network_of_the_same_name() -> None:
     assert directory.lookup(scope, "d") is None  # not in the network's subnet
     directory.set_remote(peer, ())
     assert directory.lookup(scope, "b") is None
+
+
+def test_each_slot_hands_out_its_own_part() -> None:
+    def part(slot: str, ip_range: str | None = None) -> IPv4Network | None:
+        lab = dataclasses.replace(
+            network("lab", **{overlay.SLOT_OPTION: slot}),
+            ip_range=IPv4Network(ip_range) if ip_range else None,
+        )
+        return overlay.dynamic_range(lab)
+
+    assert part("0/2") == IPv4Network("10.216.5.0/25")
+    assert part("1/2") == IPv4Network("10.216.5.128/25")
+    assert part("2/3") == IPv4Network("10.216.5.128/26")
+    assert part("1/2", "10.216.5.0/26") == IPv4Network("10.216.5.32/27")
+    assert part("0/1") == IPv4Network("10.216.5.0/24")
+    plain = dataclasses.replace(network("lab"), ip_range=IPv4Network("10.216.5.0/26"))
+    assert overlay.dynamic_range(plain) == IPv4Network("10.216.5.0/26")
+    for bad in ("2/2", "1", "x/2", "0/0", "0/128"):
+        with pytest.raises(errors.InvalidArgument):
+            part(bad)

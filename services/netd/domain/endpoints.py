@@ -47,7 +47,11 @@ async def allocate(
         address = ipam.claim(network.subnet, network.gateway, used, static)
     else:
         address = ipam.next_address(
-            network.subnet, used, last, gateway=network.gateway, within=network.ip_range
+            network.subnet,
+            used,
+            last,
+            gateway=network.gateway,
+            within=overlay.dynamic_range(network),
         )
         await tx.set_ipam_last(network.id, address)
     ifname = await tx.free_ifname(names.veth_names(prefix, container_id, network.id))

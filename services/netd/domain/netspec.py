@@ -76,6 +76,8 @@ def build(
     gateway = _gateway(spec.gateway, subnet) if spec.gateway else ipam.gateway_of(subnet)
     ip_range = _ip_range(spec.ip_range, subnet) if spec.ip_range else None
     network_id = secrets.token_hex(32)
+    if spec.driver == OVERLAY_DRIVER:
+        _check_slot(spec, ip_range or subnet)
     return Network(
         id=network_id,
         name=name,
@@ -159,6 +161,13 @@ def _ip_range(text: str, subnet: IPv4Network) -> IPv4Network:
             f"IP range {network} is not inside subnet {subnet}", reason="IP_RANGE_INVALID"
         )
     return network
+
+
+def _check_slot(spec: NetworkSpec, addresses: IPv4Network) -> None:
+    """The node's part of the addresses, if the network gives it one, must hold some."""
+    slot = dict(spec.options).get(overlay.SLOT_OPTION)
+    if slot is not None:
+        overlay.check_slot(slot, addresses)
 
 
 def _check_overlay(spec: NetworkSpec, underlay: bool) -> None:

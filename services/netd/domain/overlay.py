@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from services.kit import errors
 from services.netd.domain.models import Network, VxlanPlan
@@ -39,6 +39,10 @@ VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 PEERS_OPTION = "estiba.overlay.peers"
 """The other nodes' underlay addresses for this network, comma-separated: the gateway names
 them when it makes the network on every node, so no node needs ``overlay_peers`` set."""
+SLOT_OPTION = "estiba.overlay.slot"
+"""``I/N``: this node is the I-th (from 0) of the N nodes the network spans, and hands out its
+containers' addresses from the I-th of N equal parts of the IP range (or subnet), so no two
+nodes ever give one address out. The gateway sets it when it makes the network everywhere."""
 PEER_PORT = 7946  # where netd swaps endpoints with its peers: Docker's port for the same job
 _FIRST_VNI = 4096  # Docker's swarm overlays count up from 4096; a derived one lies above it
 _VNI_COUNT = (1 << 24) - _FIRST_VNI
@@ -72,6 +76,41 @@ def check_peers(text: str) -> tuple[IPv4Address, ...]:
                 reason="PEERS_INVALID",
             ) from None
     return tuple(found)
+
+
+def check_slot(text: str, subnet: IPv4Network) -> tuple[int, int]:
+    """``SLOT_OPTION``'s value as (index, count); InvalidArgument if it cannot be or if a part
+    would hold no address."""
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i = n = 0
+    if not sep or n < 1 or not 0 <= i < n:
+        raise errors.InvalidArgument(
+            f"{SLOT_OPTION} must be I/N with 0 <= I < N, not {text!r}", reason="SLOT_INVALID"
+        )
+    if subnet.prefixlen + _bits(n) > 30:
+        raise errors.InvalidArgument(
+            f"{subnet} is too small to give each of {n} nodes a range of its own",
+            reason="SLOT_INVALID",
+        )
+    return i, n
+
+
+def dynamic_range(network: Network) -> IPv4Network | None:
+    """Where this node hands out the network's addresses: its part of the IP range (or subnet)
+    when the network has a slot, else the IP range (None: the whole subnet)."""
+    given = dict(network.options).get(SLOT_OPTION)
+    if not network.is_overlay or given is None:
+        return network.ip_range
+    base = network.ip_range or network.subnet
+    index, count = check_slot(given, base)
+    return list(base.subnets(prefixlen_diff=_bits(count)))[index]
+
+
+def _bits(count: int) -> int:
+    return max(count - 1, 0).bit_length()
 
 
 def peers(network: Network, underlay: Underlay) -> tuple[IPv4Address, ...]:
