@@ -12,7 +12,7 @@ from estiba.netd.v1 import netd_pb2
 from services.gateway.docker import networks_out, params
 from services.gateway.errors import json_response
 from services.gateway.keys import CONFIG
-from services.gateway.nodes import backends_of
+from services.gateway.nodes import NODE_LABEL, NODES, backends_of, spread
 from services.gateway.routes import add
 from services.gateway.routes.events import network_event
 from services.kit import errors
@@ -87,11 +87,21 @@ async def inspect(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     body = await params.json_body(request)
-    reply = await call(
-        _networks(request).CreateNetwork, create_request(body), service="netd", timeout=TIMEOUT
-    )
+    req = create_request(body)
+    if req.driver == spread.OVERLAY and _spans_nodes(request, req):
+        network = await spread.create_everywhere(list(request.app[NODES].nodes.values()), req)
+        await network_event(request, "create", network)
+        return json_response({"Id": network.id, "Warning": ""}, status=201)
+    reply = await call(_networks(request).CreateNetwork, req, service="netd", timeout=TIMEOUT)
     await network_event(request, "create", reply.network)
     return json_response({"Id": reply.network.id, "Warning": reply.warning}, status=201)
+
+
+def _spans_nodes(request: web.Request, req: netd_pb2.CreateNetworkRequest) -> bool:
+    """An overlay network goes to every node, unless the request names one (``?node=`` or
+    the ``estiba.node`` label): then it is made there alone, as by hand."""
+    named = request.query.get("node") or req.labels.get(NODE_LABEL)
+    return request.app[NODES].several and not named
 
 
 async def remove(request: web.Request) -> web.Response:
@@ -102,6 +112,11 @@ async def remove(request: web.Request) -> web.Response:
             f"{found.name} is a pre-defined network and cannot be removed",
             reason="NETWORK_PREDEFINED",
         )
+    nodes = request.app[NODES]
+    if found.driver == spread.OVERLAY and nodes.several and "node" not in request.query:
+        await spread.delete_everywhere(list(nodes.nodes.values()), found.name)
+        await network_event(request, "destroy", found)
+        return web.Response(status=204)
     await call(
         _networks(request).DeleteNetwork,
         netd_pb2.DeleteNetworkRequest(network=found.id),
