@@ -167,6 +167,11 @@ async def test_overlay_spans_two_nodes(site: Site) -> None:
         for mine, other, n in ((made[0], b, 1), (made[1], a, 0)):
             for name in (f"c{n}", f"web{n}", f"{n:x}" * 12, f"c{n}.lab"):
                 assert await resolves(Path(mine.netns_path), name, other.ip_address), name
+        # An address a container holds on another node is not handed out here, even asked for.
+        async with Client.connect(sites[0]) as client:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await client.sandbox("e" * 64, "lab", ip=b.ip_address)
+            assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
         # The peers a network names (as the gateway sets them) join the settings' own; the
         # first node may pick the subnet then, and the others are given it.
         async with Client.connect(sites[0]) as client:

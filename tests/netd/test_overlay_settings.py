@@ -124,6 +124,7 @@ def test_names_of_other_nodes_join_the_network_of_the_same_name() -> None:
     assert directory.lookup(scope, "web") == [IPv4Address("10.216.5.2")]  # the local one wins
     assert directory.lookup(scope, "c") is None  # not a network of this node
     assert directory.lookup(scope, "d") is None  # not in the network's subnet
+    assert directory.remote_addresses(lab) == {far.address}
     directory.set_remote(peer, ())
     assert directory.lookup(scope, "b") is None
 

@@ -81,6 +81,17 @@ class Directory:
     def remote_peers(self) -> set[IPv4Address]:
         return set(self._remote)
 
+    def remote_addresses(self, network: Network) -> set[IPv4Address]:
+        """What the other nodes' containers hold on the overlay network, as they told."""
+        if not network.is_overlay:
+            return set()
+        return {
+            r.address
+            for found in self._remote.values()
+            for r in found
+            if r.network == network.name and r.address in network.subnet
+        }
+
     def overlay_endpoints(self) -> list[RemoteEndpoint]:
         """This node's containers on overlay networks, as the other nodes are told of them."""
         found = []

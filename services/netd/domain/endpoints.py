@@ -13,7 +13,8 @@ is what keeps it from leaving them.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from ipaddress import IPv4Address
 
 from services.kit import errors
 from services.netd.domain import ipam, names, overlay
@@ -31,13 +32,16 @@ async def allocate(
     created: str,
     static: str = "",
     taken_ifnames: set[str] | None = None,
+    elsewhere: Collection[IPv4Address] = (),
 ) -> Endpoint:
     """A new endpoint of ``container_id`` on ``network``, not yet recorded (the caller does,
-    in the same transaction)."""
+    in the same transaction). ``elsewhere``: addresses the other nodes' containers hold on an
+    overlay network, as far as they told (a static address among them is refused too)."""
     state = await tx.ipam_state(network.id)
     if state is None:  # removed since the caller looked it up
         raise errors.NotFound(f"network {network.name} not found", reason="NETWORK_UNKNOWN")
     used, last = state
+    used = {*used, *elsewhere}
     if static:
         if network.builtin:
             raise errors.InvalidArgument(

@@ -245,6 +245,7 @@ class SandboxManager:
                             aliases=aliases,
                             created=created,
                             static=static,
+                            elsewhere=self._directory.remote_addresses(network),
                         ),
                     )
                 if asked.ports:  # (most containers publish nothing: no query for them)
@@ -339,6 +340,7 @@ class SandboxManager:
                 created=now(),
                 static=static,
                 taken_ifnames={e.ifname for e in sandbox.endpoints},
+                elsewhere=self._directory.remote_addresses(network),
             )
             await tx.add_endpoint(endpoint)
         carries_route = sandbox.default_endpoint is None and not network.internal
