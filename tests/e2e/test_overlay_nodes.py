@@ -161,6 +161,14 @@ def test_one_overlay_network_spans_both_nodes(lab: Lab) -> None:
     for source, target in (("ca", "cb"), ("cb", "ca")):
         for name in (target, f"{target}-alias", on[target][:12], f"{target}.lab"):
             assert _pings(inst, source, name), f"{source} → {name}"
+    # A node that cannot make it takes back what the nodes before it made.
+    inst.docker("network", "create", "--label", "estiba.node=n2", "taken")
+    clash = inst.docker("network", "create", "-d", "overlay", "taken", check=False)
+    assert clash.returncode != 0
+    assert "network with name taken already exists" in clash.stderr
+    names = inst.docker("network", "ls", "--format", '{{.Name}} {{.Label "estiba.node"}}')
+    assert "taken n1" not in names.stdout.splitlines()
+    inst.docker("network", "rm", "taken")
     # In use on a node: not removed from any; once empty, removed from every node.
     refused = inst.docker("network", "rm", "lab", check=False)
     assert refused.returncode != 0

@@ -171,8 +171,9 @@ class NetworksServicer:
         overlaps another network's (SUBNET_OVERLAP); INVALID_ARGUMENT for a bad name
         (NETWORK_NAME_INVALID), an unsupported driver (DRIVER_UNSUPPORTED), a malformed subnet or
         one the host uses (SUBNET_INVALID, SUBNET_OVERLAP), a gateway or IP range outside the
-        subnet (GATEWAY_INVALID, IP_RANGE_INVALID); RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the
-        address pool has no free subnet left.
+        subnet (GATEWAY_INVALID, IP_RANGE_INVALID), an overlay network's malformed
+        "estiba.overlay.peers" (PEERS_INVALID) or "estiba.overlay.slot" option (SLOT_INVALID);
+        RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

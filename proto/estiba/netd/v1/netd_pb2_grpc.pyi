@@ -84,8 +84,9 @@ class NetworksStub:
     overlaps another network's (SUBNET_OVERLAP); INVALID_ARGUMENT for a bad name
     (NETWORK_NAME_INVALID), an unsupported driver (DRIVER_UNSUPPORTED), a malformed subnet or
     one the host uses (SUBNET_INVALID, SUBNET_OVERLAP), a gateway or IP range outside the
-    subnet (GATEWAY_INVALID, IP_RANGE_INVALID); RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the
-    address pool has no free subnet left.
+    subnet (GATEWAY_INVALID, IP_RANGE_INVALID), an overlay network's malformed
+    "estiba.overlay.peers" (PEERS_INVALID) or "estiba.overlay.slot" option (SLOT_INVALID);
+    RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
     """
     DeleteNetwork: _grpc.UnaryUnaryMultiCallable[_netd_pb2.DeleteNetworkRequest, _netd_pb2.DeleteNetworkResponse]
     """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); PERMISSION_DENIED, as
@@ -120,8 +121,9 @@ class NetworksAsyncStub(NetworksStub):
     overlaps another network's (SUBNET_OVERLAP); INVALID_ARGUMENT for a bad name
     (NETWORK_NAME_INVALID), an unsupported driver (DRIVER_UNSUPPORTED), a malformed subnet or
     one the host uses (SUBNET_INVALID, SUBNET_OVERLAP), a gateway or IP range outside the
-    subnet (GATEWAY_INVALID, IP_RANGE_INVALID); RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the
-    address pool has no free subnet left.
+    subnet (GATEWAY_INVALID, IP_RANGE_INVALID), an overlay network's malformed
+    "estiba.overlay.peers" (PEERS_INVALID) or "estiba.overlay.slot" option (SLOT_INVALID);
+    RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
     """
     DeleteNetwork: _aio.UnaryUnaryMultiCallable[_netd_pb2.DeleteNetworkRequest, _netd_pb2.DeleteNetworkResponse]  # type: ignore[assignment]
     """Remove a user-defined network. NOT_FOUND (NETWORK_UNKNOWN); PERMISSION_DENIED, as
@@ -171,8 +173,9 @@ class NetworksServicer(metaclass=_abc_1.ABCMeta):
         overlaps another network's (SUBNET_OVERLAP); INVALID_ARGUMENT for a bad name
         (NETWORK_NAME_INVALID), an unsupported driver (DRIVER_UNSUPPORTED), a malformed subnet or
         one the host uses (SUBNET_INVALID, SUBNET_OVERLAP), a gateway or IP range outside the
-        subnet (GATEWAY_INVALID, IP_RANGE_INVALID); RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the
-        address pool has no free subnet left.
+        subnet (GATEWAY_INVALID, IP_RANGE_INVALID), an overlay network's malformed
+        "estiba.overlay.peers" (PEERS_INVALID) or "estiba.overlay.slot" option (SLOT_INVALID);
+        RESOURCE_EXHAUSTED (POOL_EXHAUSTED) when the address pool has no free subnet left.
         """
 
     @_abc_1.abstractmethod
