@@ -108,14 +108,15 @@ async def main(config: NetdConfig, stop: asyncio.Event) -> None:
         netd = await assemble(config, stack)
         underlay = config.underlay
         if underlay is not None:
+            peering = Peering(netd.directory, netd.networks.list_all, underlay)
             await stack.enter_async_context(
                 grpcserver.serving(
                     f"{underlay.local}:{underlay.peer_port}",
-                    [OverlayServicer(netd.directory).register],
+                    [OverlayServicer(peering).register],
                     services=["estiba.netd.v1.Overlay"],
                 )
             )
-            swaps = spawn(Peering(netd.directory, netd.networks, underlay).run(), name="peering")
+            swaps = spawn(peering.run(), name="peering")
             stack.push_async_callback(_stopped, swaps)
         async with grpcserver.serving(config.grpc_target, netd.registrars, services=SERVICES):
             await stop.wait()

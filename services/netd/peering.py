@@ -16,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Address
 
 import grpc
 
 from estiba.netd.v1 import netd_pb2, netd_pb2_grpc
+from services.kit import errors
 from services.kit.grpcclient import open_channel
 from services.kit.log import get_logger
-from services.netd.api.overlay import from_wire, to_wire
+from services.netd.api import convert
 from services.netd.domain import overlay
 from services.netd.domain.directory import Directory
-from services.netd.domain.networks import NetworkManager
+from services.netd.domain.models import Network, RemoteEndpoint
 
 log = get_logger()
 
@@ -37,12 +39,13 @@ SETTLE = 0.05  # changes made together (a connect with its aliases) go out in on
 
 
 class Peering:
-    """The swap loop of one netd (``run``), with a channel per peer kept between swaps."""
+    """The swap loop of one netd (``run``), with a channel per peer kept between swaps, and
+    the answer to the peers' swaps (``heard``). ``networks`` lists the node's networks."""
 
     def __init__(
         self,
         directory: Directory,
-        networks: NetworkManager,
+        networks: Callable[[], Awaitable[list[Network]]],
         underlay: overlay.Underlay,
         *,
         interval: float = INTERVAL,
@@ -68,7 +71,7 @@ class Peering:
     async def peers(self) -> set[IPv4Address]:
         """The peers of every overlay network here (none while there is no overlay network)."""
         found: set[IPv4Address] = set()
-        for network in await self._networks.list_all():
+        for network in await self._networks():
             if network.is_overlay:
                 found.update(overlay.peers(network, self._underlay))
         return found
@@ -77,7 +80,7 @@ class Peering:
         self._directory.changed.clear()
         peers = await self.peers()
         mine = netd_pb2.ShareEndpointsRequest(
-            endpoints=to_wire(self._directory.overlay_endpoints())
+            endpoints=convert.overlay_endpoints(self._directory.overlay_endpoints())
         )
         await asyncio.gather(*(self._swap(peer, mine) for peer in peers))
         stale = time.monotonic() - self._interval * FORGET_AFTER
@@ -100,4 +103,17 @@ class Peering:
             log.debug("overlay_peer_unreachable", peer=str(peer), error=exc.code().name)
             return
         self._heard[peer] = time.monotonic()
-        self._directory.set_remote(peer, from_wire(reply.endpoints))
+        self._directory.set_remote(peer, convert.remote_endpoints(reply.endpoints))
+
+    async def heard(
+        self, peer: IPv4Address, endpoints: list[RemoteEndpoint]
+    ) -> list[RemoteEndpoint]:
+        """A peer's swap called in: keep what it said, answer with this node's endpoints.
+        PermissionDenied for a caller that is no peer of any overlay network here."""
+        if peer not in await self.peers():
+            raise errors.PermissionDenied(
+                f"{peer} is not a peer of this node's overlay networks", reason="PEER_UNKNOWN"
+            )
+        self._heard[peer] = time.monotonic()
+        self._directory.set_remote(peer, endpoints)
+        return self._directory.overlay_endpoints()

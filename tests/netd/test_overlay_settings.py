@@ -9,10 +9,12 @@ import pytest
 
 from services.kit import config as kconfig
 from services.kit import errors
+from services.netd.api.overlay import caller_address
 from services.netd.config import NetdConfig
 from services.netd.domain import overlay
 from services.netd.domain.directory import Directory
 from services.netd.domain.models import Endpoint, Mode, Network, RemoteEndpoint, Sandbox
+from services.netd.peering import Peering
 
 
 def network(name: str, driver: str = "overlay", **options: str) -> Network:
@@ -147,3 +149,25 @@ def test_each_slot_hands_out_its_own_part() -> None:
     for bad in ("2/2", "1", "x/2", "0/0", "0/128"):
         with pytest.raises(errors.InvalidArgument):
             part(bad)
+
+
+async def test_only_the_peers_of_an_overlay_network_are_heard() -> None:
+    directory = Directory()
+    lab = network("lab", **{overlay.PEERS_OPTION: "10.99.0.2"})
+    directory.set_networks([lab])
+
+    async def listed() -> list[Network]:
+        return [lab]
+
+    peering = Peering(directory, listed, overlay.Underlay(IPv4Address("10.99.0.1"), ()))
+    far = RemoteEndpoint("lab", "b" * 64, "b", (), IPv4Address("10.216.5.130"))
+    assert await peering.peers() == {IPv4Address("10.99.0.2")}
+    assert await peering.heard(IPv4Address("10.99.0.2"), [far]) == []  # nothing local yet
+    scope = directory.scope(lab.id, IPv4Address("10.216.5.1"))
+    assert directory.lookup(scope, "b") == [far.address]
+    with pytest.raises(errors.PermissionDenied):
+        await peering.heard(IPv4Address("10.99.0.9"), [far])
+    assert directory.remote_peers() == {IPv4Address("10.99.0.2")}
+    assert caller_address("ipv4:10.99.0.2:51234") == IPv4Address("10.99.0.2")
+    with pytest.raises(errors.PermissionDenied):
+        caller_address("unix:/run/x.sock")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from ipaddress import IPv4Address
 
 from estiba.netd.v1 import netd_pb2
 from services.netd.domain import publish
@@ -11,6 +12,7 @@ from services.netd.domain.models import (
     Network,
     NetworkSpec,
     PortBinding,
+    RemoteEndpoint,
     Sandbox,
     SandboxFiles,
 )
@@ -107,3 +109,36 @@ def network_spec(r: netd_pb2.CreateNetworkRequest) -> NetworkSpec:
 
 def filters(given: Mapping[str, netd_pb2.FilterValues]) -> dict[str, list[str]]:
     return {key: list(values.values) for key, values in given.items()}
+
+
+def overlay_endpoints(endpoints: Iterable[RemoteEndpoint]) -> list[netd_pb2.OverlayEndpoint]:
+    return [
+        netd_pb2.OverlayEndpoint(
+            network=e.network,
+            container_id=e.container_id,
+            container_name=e.name,
+            aliases=list(e.aliases),
+            ip_address=str(e.address),
+        )
+        for e in endpoints
+    ]
+
+
+def remote_endpoints(endpoints: Iterable[netd_pb2.OverlayEndpoint]) -> list[RemoteEndpoint]:
+    """What a peer sent; an entry with a malformed address is left out, not trusted."""
+    found = []
+    for e in endpoints:
+        try:
+            address = IPv4Address(e.ip_address)
+        except ValueError:
+            continue
+        found.append(
+            RemoteEndpoint(
+                network=e.network,
+                container_id=e.container_id,
+                name=e.container_name,
+                aliases=tuple(e.aliases),
+                address=address,
+            )
+        )
+    return found
