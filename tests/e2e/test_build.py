@@ -371,6 +371,10 @@ def test_pushed_to_the_registry_and_cache_survives_restart_until_pruned(
     assert sum(not h.get("empty_layer") for h in history) == len(diff_ids)
     inst.estiba("rmi", ref)
     assert inst.estiba("run", "--rm", ref, "cat", "/p").stdout == "pushed\n"
+    child = context(tmp_path / "child", {"Dockerfile": f"FROM {ref}\nRUN cat /p /f\n"})
+    pulled = inst.estiba("build", "--pull", str(child)).stdout
+    assert f"Pulling {ref}" in pulled
+    assert "pushed\nf\n" in pulled
 
     inst.estiba("build", str(ctx))
     pruned = inst.estiba("builder", "prune", "-f").stdout
