@@ -41,22 +41,32 @@ class NodeInNetns(Node):
 
     netns: Path = Path()
 
-    def start(self, logs: Path) -> None:
+    def spawn(self, name: str, logs: Path) -> subprocess.Popen[bytes]:
+        """Start the node's ``name`` service (netd inside the namespace), not waiting."""
         logs.mkdir(parents=True, exist_ok=True)
-        for name, target in (("netd", self.netd), ("engine", self.engine)):
-            inside = ["nsenter", f"--net={self.netns}"] if name == "netd" else []
-            with (logs / f"{name}.log").open("ab") as log:
-                self.procs.append(
-                    subprocess.Popen(
-                        [*inside, sys.executable, "-m", f"services.{name}"],
-                        env=self.env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=log,
-                        start_new_session=True,
-                    )
+        inside = ["nsenter", f"--net={self.netns}"] if name == "netd" else []
+        with (logs / f"{name}.log").open("ab") as log:
+            self.procs.append(
+                subprocess.Popen(
+                    [*inside, sys.executable, "-m", f"services.{name}"],
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
                 )
-            asyncio.run(_wait_healthy(name, target, self.procs[-1]))
+            )
+        return self.procs[-1]
+
+
+async def _start(nodes: list[NodeInNetns], base: Path) -> None:
+    """Both nodes at once: their netd first, then their engines (which ask their netd)."""
+    for name in ("netd", "engine"):
+        waits = []
+        for node in nodes:
+            proc = node.spawn(name, base / node.env["ESTIBA_NODE_NAME"] / "logs")
+            waits.append(_wait_healthy(name, getattr(node, name), proc))
+        await asyncio.gather(*waits)
 
 
 @dataclasses.dataclass
@@ -95,8 +105,7 @@ def lab() -> Iterator[Lab]:
     )
     config.write_text(f"[gateway]\nnodes = [{listed}]\n")
     try:
-        for node in nodes:
-            node.start(base / node.env["ESTIBA_NODE_NAME"] / "logs")
+        asyncio.run(_start(nodes, base))
         inst.estiba(
             "up", "-d", "--root", str(inst.root), "--run-dir", str(inst.run_dir),
             "--registry-addr", inst.registry_addr, "--config", str(config),
