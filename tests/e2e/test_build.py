@@ -10,9 +10,11 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -369,6 +371,7 @@ def test_pushed_to_the_registry_and_cache_survives_restart_until_pruned(
     assert diff_ids == config["rootfs"]["diff_ids"]  # what was pushed is what the config says
     history = config["history"]
     assert sum(not h.get("empty_layer") for h in history) == len(diff_ids)
+    assert podman_pull(tmp_path / "podman", ref) == diff_ids
     inst.estiba("rmi", ref)
     assert inst.estiba("run", "--rm", ref, "cat", "/p").stdout == "pushed\n"
     child = context(tmp_path / "child", {"Dockerfile": f"FROM {ref}\nRUN cat /p /f\n"})
@@ -380,6 +383,41 @@ def test_pushed_to_the_registry_and_cache_survives_restart_until_pruned(
     pruned = inst.estiba("builder", "prune", "-f").stdout
     assert "Total reclaimed space" in pruned
     assert steps(inst.estiba("build", str(ctx)).stdout) == ["from", "ran", "ran"]
+
+
+def podman_pull(base: Path, ref: str) -> list[str]:
+    """Pull ``ref`` with podman, its storage and settings under ``base`` (its run root in a
+    short temporary directory: podman refuses one longer than 50 characters); the pulled
+    image's layer diff ids."""
+    run_root = Path(tempfile.mkdtemp(prefix="estiba-podman-"))
+    try:
+        for sub in ("storage", "tmp"):
+            (base / sub).mkdir(parents=True)
+        (base / "storage.conf").write_text(
+            f'[storage]\ndriver = "vfs"\ngraphroot = "{base}/storage"\nrunroot = "{run_root}"\n'
+        )
+        (base / "containers.conf").write_text(
+            f'[engine]\nevents_logger = "file"\ncgroup_manager = "cgroupfs"\n'
+            f'tmp_dir = "{base}/tmp"\n'
+        )
+        env = {
+            **os.environ,
+            "CONTAINERS_STORAGE_CONF": str(base / "storage.conf"),
+            "CONTAINERS_CONF": str(base / "containers.conf"),
+        }
+        podman = ["podman", "--root", str(base / "storage"), "--runroot", str(run_root)]
+        pulled = subprocess.run(
+            [*podman, "pull", "-q", "--tls-verify=false", ref],
+            capture_output=True, env=env, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert pulled.returncode == 0, pulled.stderr
+        shown = subprocess.run(
+            [*podman, "image", "inspect", "--format", "{{json .RootFS.Layers}}", ref],
+            capture_output=True, env=env, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        return [str(d) for d in json.loads(shown)]
+    finally:
+        shutil.rmtree(run_root, ignore_errors=True)
 
 
 def test_a_client_that_goes_away_ends_the_build(
