@@ -301,7 +301,8 @@ def test_lab_drop_ins_match_the_lab_configuration() -> None:
     netd = load("netd", lab_b / "estiba.toml")
     local, remote = gateway.node_specs()
     assert (local.name, remote.name) == ("lab-a", "lab-b")
-    assert local.engine.startswith("unix://") and local.netd.startswith("unix://")
+    assert local.engine.startswith("unix://")
+    assert local.netd.startswith("unix://")
     assert remote.engine.rpartition(":")[2] == engine.grpc_target.rpartition(":")[2]
     assert remote.netd.rpartition(":")[2] == netd.grpc_target.rpartition(":")[2]
     assert engine.netd == netd.grpc_listen
