@@ -88,6 +88,8 @@ def test_inspect_shows_every_network(estiba_instance: EstibaInstance) -> None:
     ).stdout.strip()  # fmt: skip
     inst.docker("network", "connect", "--alias", "other", "ins-b", "multi")
     settings = json.loads(inst.docker("inspect", "multi").stdout)[0]["NetworkSettings"]
+    by_id = json.loads(inst.docker("inspect", cid).stdout)[0]["NetworkSettings"]
+    assert by_id == settings  # a full id takes another path: engine and netd asked at once
     nets = settings["Networks"]
     assert set(nets) == {"ins-a", "ins-b"}
     a, b = nets["ins-a"], nets["ins-b"]

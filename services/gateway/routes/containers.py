@@ -3,7 +3,9 @@ list also ask netd for the networks the containers are on now)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +22,7 @@ from services.kit.grpcclient import call, stream
 
 TIMEOUT = 30.0
 LONG = 3600.0 * 24 * 365
+FULL_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def _stub(request: web.Request) -> Any:
@@ -57,8 +60,15 @@ async def list_(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    c = await _get(request, request.match_info["id"])
-    return json_response(containers_out.inspect(c, await networks.sandbox_of(request, c.id)))
+    ref = request.match_info["id"]
+    if FULL_ID.fullmatch(ref):  # the id is known already: ask the engine and netd at once
+        c, sandbox = await asyncio.gather(_get(request, ref), networks.sandbox_of(request, ref))
+        if c.id != ref:  # a name that looks like an id
+            sandbox = await networks.sandbox_of(request, c.id)
+    else:
+        c = await _get(request, ref)
+        sandbox = await networks.sandbox_of(request, c.id)
+    return json_response(containers_out.inspect(c, sandbox))
 
 
 async def start(request: web.Request) -> web.Response:
