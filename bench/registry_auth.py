@@ -39,6 +39,7 @@ from bench import _common as c
 from bench.registry import EstibaRegistry
 from estiba.registry.v1 import access_pb2 as apb
 from estiba.registry.v1 import access_pb2_grpc
+from services.kit import log
 from services.kit.db import Database
 from services.registry.domain.access_models import Principal
 from services.registry.domain.accounts import AccessService, AccessState, Actor
@@ -243,6 +244,7 @@ def measure(
 
 
 async def _in_process(ws: c.Workspace, n: int) -> dict[str, float]:
+    log.configure("bench", level="warning")  # the registry's info lines are not the bench's output
     db = await Database.open(ws / "in-process" / "registry.db", MIGRATIONS)
     try:
         meta = SqliteMetadata(db)
