@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 
-from services.kit import grpcserver
+from services.kit import grpcserver, tasks
 from services.kit.db import Database
 from services.kit.tasks import spawn
 from services.netd.api.networks import NetworksServicer
@@ -97,12 +97,6 @@ async def assemble(config: NetdConfig, stack: contextlib.AsyncExitStack) -> Netd
     return Netd(store, kernel, networks, sandboxes, directory, registrars)
 
 
-async def _stopped(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
 async def main(config: NetdConfig, stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
         netd = await assemble(config, stack)
@@ -117,6 +111,6 @@ async def main(config: NetdConfig, stop: asyncio.Event) -> None:
                 )
             )
             swaps = spawn(peering.run(), name="peering")
-            stack.push_async_callback(_stopped, swaps)
+            stack.push_async_callback(tasks.stop, swaps)
         async with grpcserver.serving(config.grpc_target, netd.registrars, services=SERVICES):
             await stop.wait()

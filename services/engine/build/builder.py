@@ -9,7 +9,6 @@ is cancelled and its container removed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import posixpath
 import secrets
 import shutil
@@ -29,7 +28,7 @@ from services.engine.images.service import ImageService
 from services.engine.store.build_cache import BuildCacheStore
 from services.kit import errors
 from services.kit.log import get_logger
-from services.kit.tasks import spawn
+from services.kit.tasks import spawn, stop
 
 log = get_logger()
 _DONE = BuildEvent()
@@ -75,10 +74,7 @@ class Builder:
                     yield event
             await task
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop(task)
 
     async def _run(
         self,

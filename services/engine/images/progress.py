@@ -8,14 +8,13 @@ operation is cancelled with it. ``threadsafe`` lets a worker thread (an unpack) 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from services.engine.images.models import Progress
 from services.kit import errors
-from services.kit.tasks import spawn
+from services.kit.tasks import spawn, stop
 
 Emit = Callable[[Progress], None]
 T = TypeVar("T")
@@ -36,10 +35,7 @@ async def stream(work: Callable[[Emit], Awaitable[None]], *, name: str) -> Async
             yield item
         await task
     finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop(task)
 
 
 def threadsafe(emit: Emit) -> Emit:
