@@ -148,17 +148,13 @@ class Bench:
             assert engine.column is not None
             col = engine.column
             if name in ("docker", "estiba"):
-                col = self._classic(engine, col)
+                col = _classic(col)
             self.columns[name] = col
             if isinstance(engine, runbench.Estiba) and engine.docker_column is not None:
-                self.columns["docker_cli_on_estiba"] = self._classic(engine, engine.docker_column)
+                self.columns["docker_cli_on_estiba"] = _classic(engine.docker_column)
         # the estiba CLI is not the docker CLI: only the docker ones need the variable
         if "estiba" in self.columns:
             self.columns["estiba"].env.pop("DOCKER_BUILDKIT", None)
-
-    def _classic(self, engine: runbench.Engine, col: runbench.Column) -> runbench.Column:
-        col.env = {**col.env, "DOCKER_BUILDKIT": "0"}
-        return col
 
     def argv(self, key: str, *args: str) -> list[str]:
         col = self.columns[key]
@@ -224,6 +220,12 @@ class Bench:
                 engine.notes.extend(engine.ws.remove())
             if engine.column is not None:
                 engine.column.close()
+
+
+def _classic(col: runbench.Column) -> runbench.Column:
+    """``col`` with the docker CLI's classic builder asked for."""
+    col.env = {**col.env, "DOCKER_BUILDKIT": "0"}
+    return col
 
 
 def _cpu(pids: list[int]) -> float:

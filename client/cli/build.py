@@ -193,7 +193,7 @@ class TarReader:
 
 
 def _context(args: argparse.Namespace) -> tuple[BinaryIO, str]:
-    """The context tar (a temporary file) and the Dockerfile's name in it."""
+    """The context tar (made as it is read) and the Dockerfile's name in it."""
     if args.path == "-":
         return sys.stdin.buffer, args.file
     root = os.path.abspath(args.path)

@@ -163,13 +163,7 @@ def _coalesced(events: list[BuildEvent]) -> list[BuildEvent]:
     """Consecutive output joined into one event; everything else kept as it is, in order."""
     out: list[BuildEvent] = []
     for event in events:
-        if (
-            event is not _DONE
-            and out
-            and out[-1] is not _DONE
-            and _text_only(event)
-            and (_text_only(out[-1]))
-        ):
+        if out and _text_only(event) and _text_only(out[-1]):  # _DONE carries no text
             out[-1] = BuildEvent(stream=out[-1].stream + event.stream)
         else:
             out.append(event)

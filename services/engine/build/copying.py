@@ -165,15 +165,20 @@ def new_dir(path: str, uid: int = 0, gid: int = 0) -> tarfile.TarInfo:
 
 def _directory(path: str, image: trees.Tree, options: Options) -> Entry:
     """The destination directory of a directory copy: as the image has it, or new."""
+    return Entry(path, _dir_as_in(image, path, options.uid, options.gid, int(time.time())))
+
+
+def _dir_as_in(image: trees.Tree, path: str, uid: int, gid: int, mtime: int) -> tarfile.TarInfo:
+    """``path`` as a directory entry: with the metadata the image gives it if it is a directory
+    there, else new (0755, owned by ``uid``:``gid``, modified at ``mtime``)."""
     found = image.lstat(path)
     info = tarfile.TarInfo(path)
     info.type = tarfile.DIRTYPE
     if found is not None and found.isdir():
         info.mode, info.uid, info.gid, info.mtime = found.mode, found.uid, found.gid, found.mtime
     else:
-        info.mode, info.uid, info.gid = 0o755, options.uid, options.gid
-        info.mtime = int(time.time())
-    return Entry(path, info)
+        info.mode, info.uid, info.gid, info.mtime = 0o755, uid, gid, mtime
+    return info
 
 
 def _inline(source: Source, path: str, options: Options) -> Entry:
@@ -248,19 +253,7 @@ def _parents(out: BinaryIO, e: Entry, image: trees.Tree, written: set[str], now:
         if parent in written:
             continue
         written.add(parent)
-        found = image.lstat(parent)
-        info = tarfile.TarInfo(parent)
-        info.type = tarfile.DIRTYPE
-        if found is not None and found.isdir():
-            info.mode, info.uid, info.gid, info.mtime = (
-                found.mode,
-                found.uid,
-                found.gid,
-                found.mtime,
-            )
-        else:
-            info.mode, info.uid, info.gid, info.mtime = 0o755, e.info.uid, e.info.gid, now
-        out.write(tarindex.header(info))
+        out.write(tarindex.header(_dir_as_in(image, parent, e.info.uid, e.info.gid, now)))
 
 
 def _unpack_into(out: BinaryIO, e: Entry, written: set[str]) -> None:

@@ -70,9 +70,6 @@ class Instruction:
                 return value
         return default
 
-    def flag_values(self, name: str) -> list[str]:
-        return [value for key, value in self.flags if key == name]
-
     @property
     def exec_form(self) -> list[str] | None:
         """The JSON array of the exec form, or None for the shell form."""

@@ -348,7 +348,7 @@ class Execution:
                 entry = copying.Entry(
                     trees.clean(config["WorkingDir"]), copying.new_dir(config["WorkingDir"])
                 )
-                await _in_thread(copying.write_layer, [entry], view, tar, int(time.time()))
+                await asyncio.to_thread(copying.write_layer, [entry], view, tar, int(time.time()))
             return FAST_GZIP
 
         exists = await self._exists(stage, config["WorkingDir"])
@@ -466,10 +466,13 @@ class Execution:
                     uid, gid = copying.owner(root, chown)
                     options = copying.Options(uid, gid, int(chmod, 8) if chmod else None, add)
                     workdir = str(stage.config.get("WorkingDir") or "/")
-                    entries = await _in_thread(copying.plan, sources, dest, workdir, view, options)
-                    await _in_thread(copying.write_layer, entries, view, tar, int(time.time()))
-                level: int = await _in_thread(copying.gzip_level, entries)
-                return level
+                    entries = await asyncio.to_thread(
+                        copying.plan, sources, dest, workdir, view, options
+                    )
+                    await asyncio.to_thread(
+                        copying.write_layer, entries, view, tar, int(time.time())
+                    )
+                return await asyncio.to_thread(copying.gzip_level, entries)
 
             await self._commit(stage, created_by, copy_config(stage.config), line=instruction.line,
                                extra=extra, layer=make)  # fmt: skip
@@ -489,7 +492,3 @@ class Execution:
 
 def _container(image: ImageRecord | None) -> dict[str, Any]:
     return copy_config(imageconfig.parse(image.config).container) if image is not None else {}
-
-
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.to_thread(fn, *args)

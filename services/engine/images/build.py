@@ -46,11 +46,16 @@ async def from_tar(
         return await layering.record(ctx, image)
 
 
-def _make(ctx: ImageContext, source: Path | BinaryIO) -> LayerRecord:
+def _make(
+    ctx: ImageContext,
+    source: Path | BinaryIO,
+    parent: Digest | None = None,
+    level: int = layering.GZIP_LEVEL,
+) -> LayerRecord:
     if isinstance(source, Path):
         with source.open("rb", buffering=1 << 20) as raw:
-            return layering.make_layer(ctx, raw, None)
-    return layering.make_layer(ctx, source, None)
+            return layering.make_layer(ctx, raw, parent, level=level)
+    return layering.make_layer(ctx, source, parent, level=level)
 
 
 async def import_image(
@@ -105,9 +110,7 @@ async def commit(
     held = [parent.id] if parent is not None else []
     with ctx.leases.hold([*held, *(x.chain_id for x in below)]):
         layer = (
-            None
-            if layer_tar is None
-            else await in_thread(_make_on, ctx, layer_tar, top, gzip_level)
+            None if layer_tar is None else await in_thread(_make, ctx, layer_tar, top, gzip_level)
         )
         created = imageconfig.timestamp()
         settings = change_rules.apply(
@@ -136,8 +139,3 @@ async def commit(
             Digest.of(config), config, layers, names, parent=str(parent.id) if parent else ""
         )
         return await layering.record(ctx, image)
-
-
-def _make_on(ctx: ImageContext, path: Path, parent: Digest | None, level: int) -> LayerRecord:
-    with path.open("rb", buffering=1 << 20) as raw:
-        return layering.make_layer(ctx, raw, parent, level=level)
