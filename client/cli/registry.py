@@ -12,9 +12,8 @@ import urllib.parse
 from typing import Any
 
 from client.cli import output, registry_access
+from client.cli.registry_access import BASE
 from client.transport import Transport
-
-BASE = "/estiba/v1/registry"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

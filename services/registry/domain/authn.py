@@ -129,31 +129,26 @@ class Authenticator:
 
     def from_token(self, token: str) -> tuple[Principal, Claims]:
         """The principal of a valid access token, and what the token grants."""
-        now = self._clock()
-        claims = self._keys.verify(
-            token, audience=self.settings.service, issuer=self.settings.issuer, now=now
-        )
-        if claims.use != ACCESS:
-            raise token_invalid("a refresh token is not an access token")
-        return self._live(claims, now), claims
+        return self._verified(token, ACCESS, "a refresh token is not an access token")
 
     async def from_refresh_token(self, token: str) -> Principal:
+        return self._verified(token, REFRESH, "not a refresh token")[0]
+
+    def _verified(self, token: str, use: str, wrong_use: str) -> tuple[Principal, Claims]:
+        """A valid token of ``use`` and its principal, which must still be able to log in."""
         now = self._clock()
         claims = self._keys.verify(
             token, audience=self.settings.service, issuer=self.settings.issuer, now=now
         )
-        if claims.use != REFRESH:
-            raise token_invalid("not a refresh token")
-        return self._live(claims, now)
-
-    def _live(self, claims: Claims, now: float) -> Principal:
+        if claims.use != use:
+            raise token_invalid(wrong_use)
         perms = self._state.permissions
         principal = perms.principal(claims.kind, claims.subject, now)
         if principal is None:
             raise token_invalid(f"{claims.kind} {claims.subject!r} may no longer log in")
         if claims.issued_at < perms.tokens_after(principal):
             raise token_invalid("it was issued before the account's credentials changed")
-        return principal
+        return principal, claims
 
     # -- tokens -------------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from services.kit import errors
 from services.registry.domain.access_models import SigningKey
 
 ACCESS, REFRESH = "access", "refresh"
-_HEADER_CACHE: dict[str, bytes] = {}
 _VERIFIED_LIMIT = 10_000
 
 
@@ -71,10 +70,6 @@ class KeyRing:
         signing = [k for k in keys if not k.retired_at]
         self.current = max(signing, key=lambda k: k.created_at) if signing else None
         self._verified: dict[tuple[str, str, str], Claims] = {}
-
-    @property
-    def keys(self) -> list[SigningKey]:
-        return list(self._keys.values())
 
     def sign(self, claims: dict[str, Any]) -> str:
         key = self.current
