@@ -70,7 +70,6 @@ class ContainerManager:
         self._exited: dict[str, asyncio.Event] = {}
         self._next_exit: dict[str, list[asyncio.Future[int]]] = {}
         self._removed: dict[str, list[asyncio.Future[int]]] = {}
-        self._monitors: dict[str, asyncio.Task[None]] = {}
 
     # -- create and inspect -------------------------------------------------------------
 
@@ -171,7 +170,7 @@ class ContainerManager:
         c.exit_code, c.oom_killed, c.manually_stopped = 0, False, False
         self._exited[c.id] = asyncio.Event()
         await self.records.update(c)
-        self._monitors[c.id] = spawn(self._monitor(c), name=f"monitor-{c.short_id}")
+        _ = spawn(self._monitor(c), name=f"monitor-{c.short_id}")
         actors.connections(self.events, c, "connect")
         actors.mounts(self.events, c, "mount")
         actors.container(self.events, c, "start")
@@ -182,7 +181,7 @@ class ContainerManager:
     def adopt(self, c: Container) -> None:
         """Watch a container that was already running when the engine started."""
         self._exited[c.id] = asyncio.Event()
-        self._monitors[c.id] = spawn(self._monitor(c), name=f"monitor-{c.short_id}")
+        _ = spawn(self._monitor(c), name=f"monitor-{c.short_id}")
 
     async def _monitor(self, c: Container) -> None:
         code, oom = await self.runtime.wait_exit(c)
@@ -205,7 +204,6 @@ class ContainerManager:
             for future in self._next_exit.pop(c.id, []):
                 if not future.done():
                     future.set_result(code)
-            self._monitors.pop(c.id, None)
             if c.spec.auto_remove:
                 await self._remove_locked(c)
                 return
@@ -215,7 +213,7 @@ class ContainerManager:
             c.restart_count += 1
             c.state = RESTARTING
             await self.records.update(c)
-        self._monitors[c.id] = spawn(self._restart_later(c.id, delay), name=f"restart-{c.short_id}")
+        _ = spawn(self._restart_later(c.id, delay), name=f"restart-{c.short_id}")
 
     async def _restart_later(self, cid: str, delay: float) -> None:
         """Start it again after ``delay``, unless the user stopped or removed it meanwhile."""
@@ -446,7 +444,7 @@ class ContainerManager:
                     await self.health.watch(c, resume=True)
                     self.health.pause(c.id, c.state == PAUSED)
                 continue
-            self._monitors[c.id] = spawn(self._monitor(c), name=f"recover-{c.short_id}")
+            _ = spawn(self._monitor(c), name=f"recover-{c.short_id}")
 
 
 def _until_time(value: str) -> str:

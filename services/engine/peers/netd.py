@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import grpc
@@ -50,23 +51,19 @@ class NetdSandboxes:
         sandbox = Sandbox(
             mode=s.mode, netns=s.netns_path, hosts=s.hosts, resolv_conf=s.resolv_conf, ports=ports
         )
-        if s.endpoints:
-            e = s.endpoints[0]
-            sandbox = Sandbox(
-                mode=s.mode,
-                netns=s.netns_path,
-                hosts=s.hosts,
-                resolv_conf=s.resolv_conf,
-                network=e.network_name,
-                network_id=e.network_id,
-                ip_address=e.ip_address,
-                prefix_length=e.prefix_length,
-                gateway=e.gateway,
-                mac_address=e.mac_address,
-                endpoint_id=e.id,
-                ports=ports,
-            )
-        return sandbox
+        if not s.endpoints:
+            return sandbox
+        e = s.endpoints[0]
+        return dataclasses.replace(
+            sandbox,
+            network=e.network_name,
+            network_id=e.network_id,
+            ip_address=e.ip_address,
+            prefix_length=e.prefix_length,
+            gateway=e.gateway,
+            mac_address=e.mac_address,
+            endpoint_id=e.id,
+        )
 
     async def remove(self, container_id: str) -> None:
         request = netd_pb2.RemoveSandboxRequest(container_id=container_id)

@@ -89,17 +89,6 @@ def command(check: Healthcheck) -> tuple[str, ...]:
     return check.test[1:]
 
 
-def to_docker(check: Healthcheck) -> dict[str, Any]:
-    return {
-        "Test": list(check.test),
-        "Interval": check.interval,
-        "Timeout": check.timeout,
-        "StartPeriod": check.start_period,
-        "StartInterval": check.start_interval,
-        "Retries": check.retries,
-    }
-
-
 def from_image(data: Any) -> Healthcheck | None:
     """An image's healthcheck; one the engine cannot make sense of counts as none, so an odd
     image config never stops its containers from being created."""
