@@ -17,6 +17,11 @@ RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 
 
+def frame(stream: int, data: bytes) -> bytes:
+    """``data`` as one frame of Docker's multiplexed stream: stream number, length, bytes."""
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
 class _Tail:
     """Stands in for aiohttp's parser: bytes that came with the request head are stdin."""
 
@@ -76,7 +81,7 @@ class Hijacked:
         if self._transport.is_closing():
             return
         if self.multiplexed:
-            self._transport.write(struct.pack(">BxxxL", stream, len(data)) + data)
+            self._transport.write(frame(stream, data))
         else:
             self._transport.write(data)
         await self._protocol.writable.wait()  # the transport's flow control

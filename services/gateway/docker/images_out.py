@@ -1,8 +1,9 @@
-"""Engine images → Docker's ImageSummary, ImageInspect, history and progress messages."""
+"""Engine images → Docker's ImageSummary, ImageInspect, history, delete and progress messages."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from estiba.engine.v1 import images_pb2 as pb
@@ -47,6 +48,11 @@ def inspect(d: pb.ImageDetails) -> dict[str, Any]:
         "RootFS": {"Type": d.root_fs_type or "layers", "Layers": list(d.root_fs_layers)},
         "Metadata": {"LastTagTime": d.last_tag_time or "0001-01-01T00:00:00Z"},
     }
+
+
+def deleted(items: Iterable[pb.DeletedImage]) -> list[dict[str, Any]]:
+    """What a remove or prune did, in order: each item an untagged reference or a deleted id."""
+    return [{"Untagged": i.untagged} if i.untagged else {"Deleted": i.deleted} for i in items]
 
 
 def history(entry: pb.HistoryEntry) -> dict[str, Any]:

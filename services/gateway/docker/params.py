@@ -54,6 +54,15 @@ def filters(request: web.Request) -> dict[str, list[str]]:
     return out
 
 
+def filters_into(request: web.Request, target: Any) -> dict[str, list[str]]:
+    """The request's filters, copied into ``target`` too: a request message's ``filters`` map
+    of name to ``values``."""
+    found = filters(request)
+    for key, values in found.items():
+        target[key].values.extend(values)
+    return found
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object; an empty body is ``{}``."""
     raw = await request.read()

@@ -22,9 +22,20 @@ from services.kit.grpcerr import from_rpc_error
 from services.kit.tasks import spawn
 
 
+async def open_stream(stub: Any, opening: pb.AttachOpen) -> tuple[Any, Any]:
+    """The engine's Attach stream opened with ``opening``, and its first answer: an error there
+    is still an HTTP error, sent before the upgrade."""
+    stream = stub.Attach(metadata=reqctx.outgoing_metadata())
+    try:
+        await stream.write(pb.AttachInput(open=opening))
+        first = await stream.read()
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc, service="engine") from exc
+    return stream, first
+
+
 async def _open(request: web.Request) -> tuple[Any, Any, Any]:
-    """The container, and the engine's Attach stream with its first answer: an error there is
-    still an HTTP error, sent before the upgrade."""
+    """The container, and the engine's Attach stream with its first answer."""
     stub = backends_of(request).containers
     container = await call(
         stub.Get, pb.GetContainerRequest(ref=request.match_info["id"]), service="engine", timeout=30
@@ -38,12 +49,7 @@ async def _open(request: web.Request) -> tuple[Any, Any, Any]:
         stream=params.flag(request, "stream"),
         detach_keys=request.query.get("detachKeys", ""),
     )
-    stream = stub.Attach(metadata=reqctx.outgoing_metadata())
-    try:
-        await stream.write(pb.AttachInput(open=opening))
-        first = await stream.read()
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc, service="engine") from exc
+    stream, first = await open_stream(stub, opening)
     return container, stream, first
 
 

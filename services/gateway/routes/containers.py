@@ -13,7 +13,7 @@ from aiohttp import web
 from estiba.engine.v1 import containers_pb2 as pb
 from services.gateway.docker import containers_in, containers_out, params
 from services.gateway.errors import json_response
-from services.gateway.hijack import MULTIPLEXED, RAW
+from services.gateway.hijack import MULTIPLEXED, RAW, frame
 from services.gateway.nodes import backends_of
 from services.gateway.routes import add, networks
 from services.gateway.routes.attach import attach
@@ -50,8 +50,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def list_(request: web.Request) -> web.Response:
     req = pb.ListContainersRequest(all=params.flag(request, "all"))
-    for key, values in params.filters(request).items():
-        req.filters[key].values.extend(values)
+    params.filters_into(request, req.filters)
     reply = await call(_stub(request).List, req, service="engine", timeout=TIMEOUT)
     sandboxes = await networks.sandboxes_by_container(request) if reply.containers else {}
     items = [containers_out.summary(c, sandboxes.get(c.id)) for c in reply.containers]
@@ -198,14 +197,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
     async for chunk in stream(
         _stub(request).Logs(req, metadata=reqctx.outgoing_metadata()), service="engine"
     ):
-        data = chunk.data if tty else _frame(chunk.stream, chunk.data)
+        data = chunk.data if tty else frame(chunk.stream, chunk.data)
         await response.write(data)
     await response.write_eof()
     return response
-
-
-def _frame(stream: int, data: bytes) -> bytes:
-    return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
 
 
 def setup(app: web.Application) -> None:

@@ -35,8 +35,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         since_nano=events_out.timestamp(request.query.get("since"), "since"),
         until_nano=events_out.timestamp(request.query.get("until"), "until"),
     )
-    for key, values in params.filters(request).items():
-        req.filters[key].values.extend(values)
+    params.filters_into(request, req.filters)
     replies = aiter(
         stream(_stub(request).Subscribe(req, metadata=reqctx.outgoing_metadata()), service="engine")
     )

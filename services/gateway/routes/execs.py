@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 from aiohttp import web
 
 from estiba.engine.v1 import containers_pb2 as pb
@@ -16,10 +15,9 @@ from services.gateway.errors import json_response
 from services.gateway.hijack import upgrade
 from services.gateway.nodes import backends_of
 from services.gateway.routes import add
-from services.gateway.routes.attach import relay
-from services.kit import errors, reqctx
+from services.gateway.routes.attach import open_stream, relay
+from services.kit import errors
 from services.kit.grpcclient import call
-from services.kit.grpcerr import from_rpc_error
 
 TIMEOUT = 30.0
 
@@ -101,12 +99,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         stderr=True,
         stream=True,
     )
-    stream = stub.Attach(metadata=reqctx.outgoing_metadata())
-    try:
-        await stream.write(pb.AttachInput(open=opening))
-        first = await stream.read()
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc, service="engine") from exc
+    stream, first = await open_stream(stub, opening)
     size = body.get("ConsoleSize")
     if isinstance(size, list) and len(size) == 2 and e.tty:
         resize = pb.TerminalSize(height=int(size[0]), width=int(size[1]))

@@ -157,10 +157,7 @@ async def remove(request: web.Request) -> web.Response:
         no_prune=params.flag(request, "noprune"),
     )
     reply = await call(_stub(request).Remove, req, service="engine", timeout=TIMEOUT)
-    items = [
-        {"Untagged": i.untagged} if i.untagged else {"Deleted": i.deleted} for i in reply.items
-    ]
-    return json_response(items)
+    return json_response(images_out.deleted(reply.items))
 
 
 async def push(request: web.Request) -> web.StreamResponse:

@@ -25,8 +25,7 @@ NOT_A_SWARM = "This node is not part of a swarm"
 
 async def prune_containers(request: web.Request) -> web.Response:
     req = cpb.PruneContainersRequest()
-    for key, values in params.filters(request).items():
-        req.filters[key].values.extend(values)
+    params.filters_into(request, req.filters)
     reply = await call(backends_of(request).containers.Prune, req, service="engine", timeout=LONG)
     return json_response(
         {"ContainersDeleted": list(reply.deleted) or None, "SpaceReclaimed": reply.space_reclaimed}
@@ -38,9 +37,7 @@ async def prune_images(request: web.Request) -> web.Response:
     dangling = filters.get("dangling", ["true"])
     req = ipb.PruneImagesRequest(all=dangling[0] in ("false", "0"), labels=filters.get("label", []))
     reply = await call(backends_of(request).images.Prune, req, service="engine", timeout=LONG)
-    items = [
-        {"Untagged": i.untagged} if i.untagged else {"Deleted": i.deleted} for i in reply.items
-    ]
+    items = images_out.deleted(reply.items)
     return json_response({"ImagesDeleted": items or None, "SpaceReclaimed": reply.space_reclaimed})
 
 

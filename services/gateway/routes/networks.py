@@ -63,10 +63,8 @@ async def _get(request: web.Request, ref: str) -> netd_pb2.Network | networks_ou
 
 
 async def list_(request: web.Request) -> web.Response:
-    filters = params.filters(request)
     req = netd_pb2.ListNetworksRequest()
-    for key, values in filters.items():
-        req.filters[key].values.extend(values)
+    filters = params.filters_into(request, req.filters)
     reply = await call(_networks(request).ListNetworks, req, service="netd", timeout=TIMEOUT)
     found = [networks_out.network(n, containers=False) for n in reply.networks]
     default = next((n for n in reply.networks if n.builtin), None)
@@ -129,8 +127,7 @@ async def remove(request: web.Request) -> web.Response:
 
 async def prune(request: web.Request) -> web.Response:
     req = netd_pb2.PruneNetworksRequest()
-    for key, values in params.filters(request).items():
-        req.filters[key].values.extend(values)
+    params.filters_into(request, req.filters)
     reply = await call(_networks(request).PruneNetworks, req, service="netd", timeout=TIMEOUT)
     return json_response({"NetworksDeleted": list(reply.deleted)})
 

@@ -49,8 +49,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def list_(request: web.Request) -> web.Response:
     req = pb.ListVolumesRequest()
-    for key, values in params.filters(request).items():
-        req.filters[key].values.extend(values)
+    params.filters_into(request, req.filters)
     reply = await call(_stub(request).List, req, service="engine", timeout=TIMEOUT)
     return json_response({"Volumes": [view(v) for v in reply.volumes], "Warnings": None})
 
