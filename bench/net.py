@@ -184,7 +184,7 @@ class NetBench:
             netd_pb2.RemoveSandboxRequest(container_id=rpc_ids[n])))  # fmt: skip
         network, _ = await self.netd.networks.get("benchnet")
         plans = [
-            (Path(s.netns_path), endpoint_plan(s.endpoints[0], network.bridge, default_route=True))
+            (Path(s.netns_path), endpoint_plan(s.endpoints[0], network, default_route=True))
             for s in kept
         ]
         kernel = self.netd.kernel

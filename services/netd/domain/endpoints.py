@@ -77,15 +77,15 @@ async def allocate(
     )
 
 
-def plan(endpoint: Endpoint, bridge: str, *, default_route: bool, mtu: int = 0) -> EndpointPlan:
+def plan(endpoint: Endpoint, network: Network, *, default_route: bool) -> EndpointPlan:
     return EndpointPlan(
         host_ifname=endpoint.host_ifname,
-        bridge=bridge,
+        bridge=network.bridge,
         address=endpoint.address,
         gateway=endpoint.gateway if default_route else None,
         mac=endpoint.mac,
         ifname=endpoint.ifname,
-        mtu=mtu,
+        mtu=overlay.mtu_of(network),
     )
 
 
@@ -93,12 +93,7 @@ def plans(sandbox: Sandbox, networks: Mapping[str, Network]) -> list[EndpointPla
     """What the kernel must hold for every endpoint of the sandbox (for a repair)."""
     default = sandbox.default_endpoint
     return [
-        plan(
-            e,
-            networks[e.network_id].bridge,
-            default_route=default is not None and e == default,
-            mtu=overlay.mtu_of(networks[e.network_id]),
-        )
+        plan(e, networks[e.network_id], default_route=default is not None and e == default)
         for e in sandbox.endpoints
     ]
 

@@ -28,7 +28,7 @@ from typing import TypeVar
 from services.kit import errors
 from services.kit.log import get_logger
 from services.kit.tasks import spawn
-from services.netd.domain import dnsfiles, endpoints, names, overlay, publish
+from services.netd.domain import dnsfiles, endpoints, names, publish
 from services.netd.domain.models import (
     DEFAULT_NETWORK,
     ConnectRequest,
@@ -268,23 +268,22 @@ class SandboxManager:
         plan = None
         if network is not None:
             endpoint = sandbox.endpoints[0]
-            plan = endpoints.plan(
-                endpoint,
-                network.bridge,
-                default_route=not network.internal,
-                mtu=overlay.mtu_of(network),
-            )
+            plan = endpoints.plan(endpoint, network, default_route=not network.internal)
         await self._kernel.create_sandbox(Path(sandbox.netns_path), plan)
+
+    async def _unbuild(self, sandbox: Sandbox) -> None:
+        """Delete what ``_build`` made: the namespace and the host-side veths."""
+        if sandbox.mode is not Mode.HOST:
+            await self._kernel.remove_sandbox(
+                Path(sandbox.netns_path), [e.host_ifname for e in sandbox.endpoints]
+            )
 
     async def _undo(self, sandbox: Sandbox) -> None:
         """Take back a failed create; a failure here is logged and left to reconcile."""
         for port in sandbox.ports:
             self._host_ports.release(port)
         try:
-            if sandbox.mode is not Mode.HOST:
-                await self._kernel.remove_sandbox(
-                    Path(sandbox.netns_path), [e.host_ifname for e in sandbox.endpoints]
-                )
+            await self._unbuild(sandbox)
             async with self._state.write() as tx:
                 await tx.delete_sandbox(sandbox.container_id)
         except Exception as exc:
@@ -295,10 +294,7 @@ class SandboxManager:
             sandbox = await tx.sandbox(cid)
         if sandbox is None:
             return False
-        if sandbox.mode is not Mode.HOST:
-            await self._kernel.remove_sandbox(
-                Path(sandbox.netns_path), [e.host_ifname for e in sandbox.endpoints]
-            )
+        await self._unbuild(sandbox)
         async with self._state.write() as tx:
             await tx.delete_sandbox(cid)
         self._directory.drop(cid)
@@ -344,9 +340,7 @@ class SandboxManager:
             )
             await tx.add_endpoint(endpoint)
         carries_route = sandbox.default_endpoint is None and not network.internal
-        plan = endpoints.plan(
-            endpoint, network.bridge, default_route=carries_route, mtu=overlay.mtu_of(network)
-        )
+        plan = endpoints.plan(endpoint, network, default_route=carries_route)
         try:
             await self._kernel.add_endpoint(Path(sandbox.netns_path), plan)
         except BaseException:
@@ -432,7 +426,7 @@ def _check_same(
     must still be one of the sandbox's (with the same aliases), the others may have changed.
     A different name is not a conflict either: it is a rename the caller reports.
     """
-    on = next((e for e in existing.endpoints if network and e.network_id == network.id), None)
+    on = endpoints.find(existing, network) if network is not None else None
     same = (existing.mode, existing.hostname) == (asked.mode, asked.hostname)
     if not same or (network is not None and (on is None or on.aliases != aliases)):
         raise errors.AlreadyExists(
