@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import http.client
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -103,18 +101,6 @@ def listings(bench: Bench) -> None:
     c.say(f"{rounds} rounds of ps and images done")
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=30)
-        self._path = str(path)
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(30)
-        sock.connect(self._path)
-        self.sock = sock
-
-
 def _median_ms(call: Callable[[], object], n: int, warmup: int) -> float:
     times = []
     for i in range(warmup + n):
@@ -141,7 +127,7 @@ def gateway_latency(bench: Bench) -> None:
         volumes_pb2_grpc,
     )
 
-    conn = _UnixHTTP(estiba.run_dir / "estiba.sock")
+    conn = c._UnixHTTPConnection(str(estiba.run_dir / "estiba.sock"), 30)
     channel = grpc.insecure_channel(f"unix://{estiba.run_dir / 'engine.sock'}")
     containers = containers_pb2_grpc.ContainersStub(channel)
     images = images_pb2_grpc.ImagesStub(channel)

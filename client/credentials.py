@@ -46,17 +46,10 @@ def lookup(registry: str) -> tuple[str, str] | None:
 
 def store(registry: str, user: str, password: str) -> Path:
     """Save credentials; the file is created with mode 0600 (its directory 0700)."""
-    path = config_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = _read()
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     data.setdefault("auths", {})[registry] = {"auth": token}
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(tmp, path)
-    return path
+    return store_all(data)
 
 
 def remove(registry: str) -> bool:
@@ -69,11 +62,16 @@ def remove(registry: str) -> bool:
     return True
 
 
-def store_all(data: dict[str, Any]) -> None:
+def store_all(data: dict[str, Any]) -> Path:
+    """Replace the whole file at once, readable by the user only."""
     path = config_path()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2)
+    os.replace(tmp, path)
+    return path
 
 
 def auth_header(image: str) -> str:

@@ -15,6 +15,7 @@ import struct
 import sys
 import threading
 import urllib.parse
+from collections.abc import Iterable
 from typing import BinaryIO
 
 from client import wire
@@ -107,27 +108,7 @@ class Attachment:
 
     def pump_output(self) -> None:
         """Copy output until the server closes the stream."""
-        out, err = sys.stdout.buffer, sys.stderr.buffer
-        if self.tty:
-            while data := self._read():
-                out.write(data)
-                out.flush()
-            return
-        buf, self._buffer = self._buffer, b""
-        while True:
-            while len(buf) < 8:
-                if not (more := self._recv()):
-                    return
-                buf += more
-            stream, size = struct.unpack(">BxxxL", buf[:8])
-            while len(buf) < 8 + size:
-                if not (more := self._recv()):
-                    return
-                buf += more
-            target = err if stream == 2 else out
-            target.write(buf[8 : 8 + size])
-            target.flush()
-            buf = buf[8 + size :]
+        copy_output(iter(self._read, b""), tty=self.tty)
 
     def _read(self) -> bytes:
         if self._buffer:
@@ -140,3 +121,24 @@ class Attachment:
             return self.sock.recv(65536)
         except OSError:
             return b""
+
+
+def copy_output(chunks: Iterable[bytes], *, tty: bool) -> None:
+    """A container's output to stdout/stderr: raw with a terminal, else demultiplexed."""
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    if tty:
+        for data in chunks:
+            out.write(data)
+            out.flush()
+        return
+    buf = b""
+    for data in chunks:
+        buf += data
+        while len(buf) >= 8:
+            stream, size = struct.unpack(">BxxxL", buf[:8])
+            if len(buf) < 8 + size:
+                break
+            target = err if stream == 2 else out
+            target.write(buf[8 : 8 + size])
+            target.flush()
+            buf = buf[8 + size :]

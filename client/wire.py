@@ -65,9 +65,6 @@ class Response:
         )
         self._left = int(length) if length is not None and not bodyless else 0
 
-    def header(self, name: str) -> str:
-        return self.headers.get(name.lower(), "")
-
     def _recv(self) -> bytes:
         try:
             return self._sock.recv(CHUNK)

@@ -8,10 +8,8 @@ import io
 import json
 import os
 import signal
-import struct
 import sys
 import termios
-import time
 import tty
 import urllib.parse
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ from client import hijack, progress
 from client.cli import output, output_format, output_rows
 from client.cli.refs import split_tag as _split_tag
 from client.cli.runflags import add_create_flags, create_body
+from client.cli.times import timestamp as _timestamp
 from client.errors import APIError, ClientError, NotFound
 from client.transport import Transport
 
@@ -416,10 +415,7 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
 
 
 def ps(args: argparse.Namespace, api: Transport) -> int:
-    filters = output.filters(args.filter)
-    query = {"all": "1" if args.all else "0"}
-    if filters:
-        query["filters"] = json.dumps(filters)
+    query = {"all": "1" if args.all else "0", **output.filter_query(args.filter)}
     limit = 1 if args.latest else args.last
     if limit > 0:  # docker's -n and -l count stopped containers too
         query["limit"] = str(limit)
@@ -454,41 +450,8 @@ def logs(args: argparse.Namespace, api: Transport) -> int:
     response = hijack.request(sock, "GET", f"/containers/{info['Id']}/logs", query, upgrade=False)
     if response.status != 200:
         raise hijack.error_of(response)
-    body = response.chunks()
-    if info["Config"]["Tty"]:
-        for data in body:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        return 0
-    buf = b""
-    for data in body:
-        buf += data
-        while len(buf) >= 8:
-            stream, size = struct.unpack(">BxxxL", buf[:8])
-            if len(buf) < 8 + size:
-                break
-            target = sys.stderr.buffer if stream == 2 else sys.stdout.buffer
-            target.write(buf[8 : 8 + size])
-            target.flush()
-            buf = buf[8 + size :]
+    hijack.copy_output(response.chunks(), tty=bool(info["Config"]["Tty"]))
     return 0
-
-
-def _timestamp(value: str) -> str:
-    """Docker's forms: a Unix time, an RFC 3339 time, or a duration like 10m, 2h, 30s."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
-        return f"{time.time() - float(value[:-1]) * units[value[-1]]:.3f}"
-    try:
-        return f"{float(value):.3f}"
-    except ValueError:
-        pass
-    from datetime import datetime  # only this command pays for it
-
-    try:
-        return f"{datetime.fromisoformat(value.replace('Z', '+00:00')).timestamp():.3f}"
-    except ValueError as exc:
-        raise ClientError(f"invalid time: {value!r}") from exc
 
 
 def attach(args: argparse.Namespace, api: Transport) -> int:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from client.cli import output, output_format
-from client.cli.containers import _timestamp
+from client.cli.times import timestamp
 from client.transport import Transport
 
 BILLION = 1_000_000_000
@@ -33,11 +33,10 @@ def events(args: argparse.Namespace, api: Transport) -> int:
     template = output_format.compile_(args.format) if args.format and not as_json else None
     query: dict[str, str] = {}
     if args.since:
-        query["since"] = _timestamp(args.since)
+        query["since"] = timestamp(args.since)
     if args.until:
-        query["until"] = _timestamp(args.until)
-    if args.filter:
-        query["filters"] = json.dumps(output.filters(args.filter))
+        query["until"] = timestamp(args.until)
+    query |= output.filter_query(args.filter)
     for event in api.stream_json("GET", "/events", query=query):
         if as_json:
             line = json.dumps(event, separators=(",", ":"))

@@ -114,7 +114,7 @@ def images(args: argparse.Namespace, api: Transport) -> int:
     found: list[dict[str, Any]] = api.get_json("/images/json", query=query)
     if args.quiet:
         for image in found:
-            output.line(_short(image["Id"], args.no_trunc))
+            output.line(output_rows.short_id(image["Id"], args.no_trunc))
         return 0
     rows = [row for i in found for row in output_rows.images(i, no_trunc=args.no_trunc)]
     default = output_rows.DEFAULT_IMAGES
@@ -122,10 +122,6 @@ def images(args: argparse.Namespace, api: Transport) -> int:
         default = default.replace("{{.Tag}}", "{{.Tag}}\t{{.Digest}}")
     output_format.rows(args.format, rows, default, {"ID": "IMAGE ID"})
     return 0
-
-
-def _short(image_id: str, full: bool) -> str:
-    return image_id if full else image_id.removeprefix("sha256:")[:12]
 
 
 def rmi(args: argparse.Namespace, api: Transport) -> int:
@@ -160,9 +156,7 @@ def history(args: argparse.Namespace, api: Transport) -> int:
     entries = api.get_json(f"/images/{urllib.parse.quote(args.image, safe='/:@')}/history")
     if args.quiet:
         for e in entries:
-            output.line(
-                e["Id"] if args.no_trunc or e["Id"] == "<missing>" else _short(e["Id"], False)
-            )
+            output.line(output_rows.short_id(e["Id"], args.no_trunc))
         return 0
     rows = [_history_row(e, args.no_trunc, args.human) for e in entries]
     default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
@@ -172,19 +166,14 @@ def history(args: argparse.Namespace, api: Transport) -> int:
 
 def _history_row(e: dict[str, Any], no_trunc: bool, human: bool) -> dict[str, Any]:
     """docker history's fields for --format."""
-    ident = e["Id"] if no_trunc or e["Id"] == "<missing>" else _short(e["Id"], False)
     return {
-        "ID": ident,
+        "ID": output_rows.short_id(e["Id"], no_trunc),
         "CreatedSince": output_rows.ago(e["Created"]) if human else str(e["Created"]),
         "CreatedAt": output_rows.created_at(e["Created"]),
-        "CreatedBy": e["CreatedBy"] if no_trunc else _trunc(e["CreatedBy"], 45),
+        "CreatedBy": e["CreatedBy"] if no_trunc else output_rows.ellipsis(e["CreatedBy"], 45),
         "Size": output_rows.human_size(e["Size"]) if human else str(e["Size"]),
         "Comment": e.get("Comment", ""),
     }
-
-
-def _trunc(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def save(args: argparse.Namespace, api: Transport) -> int:

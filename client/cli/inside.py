@@ -16,6 +16,7 @@ from typing import Any
 from client import hijack
 from client.cli import output
 from client.cli.containers import _terminal
+from client.cli.refs import split_tag
 from client.errors import ClientError, NotFound
 from client.transport import Transport
 
@@ -177,11 +178,7 @@ def commit(args: argparse.Namespace, api: Transport) -> int:
         ("pause", "1" if args.pause else "0"),
     ]
     if args.reference:
-        repo, _, tag = (
-            args.reference.rpartition(":")
-            if ":" in args.reference.rsplit("/", 1)[-1]
-            else (args.reference, "", "latest")
-        )
+        repo, tag = split_tag(args.reference)
         query += [("repo", repo), ("tag", tag)]
     query += [("changes", change) for change in args.change]
     _, data = api.request("POST", "/commit?" + urllib.parse.urlencode(query))

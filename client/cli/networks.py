@@ -66,11 +66,6 @@ def _pairs(items: list[str]) -> dict[str, str]:
     return {k: v for k, _, v in (item.partition("=") for item in items)}
 
 
-def _filters(items: list[str]) -> dict[str, str]:
-    filters = output.filters(items)
-    return {"filters": json.dumps(filters)} if filters else {}
-
-
 def _path(network: str, tail: str = "") -> str:
     return f"/networks/{urllib.parse.quote(network, safe='')}{tail}"
 
@@ -98,7 +93,7 @@ def create(args: argparse.Namespace, api: Transport) -> int:
 
 
 def ls(args: argparse.Namespace, api: Transport) -> int:
-    found: list[dict[str, Any]] = api.get_json("/networks", query=_filters(args.filter))
+    found: list[dict[str, Any]] = api.get_json("/networks", query=output.filter_query(args.filter))
     found.sort(key=lambda n: str(n["Name"]))
     ids = [n["Id"] if args.no_trunc else n["Id"][:12] for n in found]
     if args.quiet:
@@ -142,7 +137,7 @@ def prune(args: argparse.Namespace, api: Transport) -> int:
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    _, data = api.request("POST", "/networks/prune", query=_filters(args.filter))
+    _, data = api.request("POST", "/networks/prune", query=output.filter_query(args.filter))
     deleted = json.loads(data).get("NetworksDeleted") or []
     if deleted:
         output.line("Deleted Networks:")

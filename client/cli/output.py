@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 
@@ -46,3 +47,9 @@ def filters(items: list[str]) -> dict[str, list[str]]:
         key, _, value = item.partition("=")
         out.setdefault(key, []).append(value)
     return out
+
+
+def filter_query(items: list[str]) -> dict[str, str]:
+    """The query that carries ``-f`` flags: ``{"filters": JSON}``, or nothing without them."""
+    found = filters(items)
+    return {"filters": json.dumps(found)} if found else {}

@@ -98,11 +98,11 @@ def created_at(created: float | str) -> str:
     )
 
 
-def _short_id(ident: str, full: bool) -> str:
+def short_id(ident: str, full: bool) -> str:
     return ident if full else ident.removeprefix("sha256:")[:12]
 
 
-def _ellipsis(text: str, width: int) -> str:
+def ellipsis(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -131,13 +131,13 @@ def container(c: dict[str, Any], *, no_trunc: bool = False) -> dict[str, Any]:
         if c.get("SizeRootFs"):
             size += f" (virtual {human_size(c['SizeRootFs'])})"
     return {
-        "Command": f'"{command if no_trunc else _ellipsis(command, 20)}"',
+        "Command": f'"{command if no_trunc else ellipsis(command, 20)}"',
         "CreatedAt": Lazy(lambda: created_at(c.get("Created", 0))),
-        "ID": _short_id(c["Id"], no_trunc),
+        "ID": short_id(c["Id"], no_trunc),
         "Image": c.get("Image", ""),
         "Labels": Labels(labels),
         "LocalVolumes": str(sum(1 for m in c.get("Mounts") or [] if m.get("Type") == "volume")),
-        "Mounts": ",".join(_ellipsis(m, 15) if not no_trunc else m for m in mounts),
+        "Mounts": ",".join(ellipsis(m, 15) if not no_trunc else m for m in mounts),
         "Names": ",".join(n.lstrip("/") for n in c.get("Names") or []),
         "Networks": ",".join(sorted(networks)),
         "Ports": ports(c.get("Ports")),
@@ -155,7 +155,7 @@ def images(i: dict[str, Any], *, no_trunc: bool = False, digests: bool = False) 
         "Containers": "N/A" if i.get("Containers", -1) < 0 else str(i["Containers"]),
         "CreatedAt": Lazy(lambda: created_at(i.get("Created", 0))),
         "CreatedSince": ago(i.get("Created", 0)),
-        "ID": _short_id(i["Id"], no_trunc),
+        "ID": short_id(i["Id"], no_trunc),
         "SharedSize": "N/A" if i.get("SharedSize", -1) < 0 else human_size(i["SharedSize"]),
         "Size": human_size(i.get("Size", 0)),
         "UniqueSize": "N/A",
@@ -198,7 +198,7 @@ def network(n: dict[str, Any], *, no_trunc: bool = False) -> dict[str, Any]:
     return {
         "CreatedAt": Lazy(lambda: created_at(n.get("Created", ""))),
         "Driver": n.get("Driver", ""),
-        "ID": _short_id(n["Id"], no_trunc),
+        "ID": short_id(n["Id"], no_trunc),
         "IPv4": str(bool(n.get("EnableIPv4"))).lower(),
         "IPv6": str(bool(n.get("EnableIPv6"))).lower(),
         "Internal": str(bool(n.get("Internal"))).lower(),

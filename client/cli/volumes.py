@@ -56,8 +56,7 @@ def create(args: argparse.Namespace, api: Transport) -> int:
 
 
 def ls(args: argparse.Namespace, api: Transport) -> int:
-    filters = output.filters(args.filter)
-    query = {"filters": json.dumps(filters)} if filters else None
+    query = output.filter_query(args.filter)
     volumes: list[dict[str, Any]] = api.get_json("/volumes", query=query)["Volumes"]
     if args.quiet:
         for volume in volumes:
@@ -94,9 +93,7 @@ def rm(args: argparse.Namespace, api: Transport) -> int:
 
 
 def prune(args: argparse.Namespace, api: Transport) -> int:
-    filters = output.filters(args.filter)
-    query = {"filters": json.dumps(filters)} if filters else None
-    _, data = api.request("POST", "/volumes/prune", query=query)
+    _, data = api.request("POST", "/volumes/prune", query=output.filter_query(args.filter))
     reply = json.loads(data)
     deleted = reply.get("VolumesDeleted") or []
     if deleted:
