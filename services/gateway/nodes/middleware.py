@@ -71,9 +71,10 @@ async def _node_for(request: web.Request, nodes: Nodes, path: str) -> tuple[Node
     """The request's node, and the reference it was found by in the cache ("" if not)."""
     requested = request.query.get("node", "")
     if path in CREATES:
-        requested = requested or await _label_of(request)
+        body = await _body(request)
+        requested = requested or _label_of(body)
         if path == "/containers/create":
-            image = str((await _body(request)).get("Image") or "")
+            image = str(body.get("Image") or "")
             return await nodes.for_new(requested, image), ""
         return (nodes.named(requested) if requested else nodes.default), ""
     if requested:
@@ -123,7 +124,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-async def _label_of(request: web.Request) -> str:
-    labels = (await _body(request)).get("Labels")
+def _label_of(body: dict[str, Any]) -> str:
+    labels = body.get("Labels")
     value = labels.get(NODE_LABEL, "") if isinstance(labels, dict) else ""
     return value if isinstance(value, str) else ""
