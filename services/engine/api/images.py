@@ -13,7 +13,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import grpc
 
@@ -28,6 +28,7 @@ from services.engine.images.load import events as load_events
 from services.engine.images.platform import parse_platform
 from services.engine.images.service import ImageService
 from services.kit import errors
+from services.kit.files import open_binary
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 CHUNK = 1 << 20
@@ -176,7 +177,7 @@ class ImagesServicer(images_pb2_grpc.ImagesServicer):
             yield Path(path)
             return
         tmp = self._images.scratch_dir / f"upload-{secrets.token_hex(8)}"
-        f: BinaryIO = await asyncio.to_thread(tmp.open, "xb")
+        f = await open_binary(tmp, "xb")
         try:
             try:
                 async for message in rest:

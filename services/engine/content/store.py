@@ -24,6 +24,7 @@ from typing import BinaryIO
 
 from services.engine.content.digest import CANONICAL, Digest, DigestMismatch, Hasher
 from services.kit import errors
+from services.kit.files import open_binary
 
 FLUSH_AT = 1 << 20
 
@@ -176,12 +177,12 @@ class BlobWriter:
 
 async def read_chunks(path: Path, chunk: int = 1 << 20) -> AsyncIterator[bytes]:
     """A file's bytes, read in a worker thread a chunk at a time."""
-    f = await asyncio.to_thread(path.open, "rb")
+    f = await open_binary(path, "rb")
     try:
         while data := await asyncio.to_thread(f.read, chunk):
             yield data
     finally:
-        await asyncio.to_thread(f.close)
+        f.close()
 
 
 def _fsync_dir(path: Path) -> None:

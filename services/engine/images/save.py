@@ -27,6 +27,7 @@ from services.engine.images.lookup import lookup
 from services.engine.images.models import ImageRecord, LayerRecord
 from services.engine.unpack.decompress import open_stream
 from services.kit import errors
+from services.kit.files import open_binary
 
 CHUNK = 1 << 20
 
@@ -147,14 +148,14 @@ async def _layer(ctx: ImageContext, layer: LayerRecord) -> AsyncIterator[bytes]:
             sent += len(chunk)
             yield chunk
     else:
-        raw = await asyncio.to_thread(path.open, "rb")
+        raw = await open_binary(path, "rb")
         try:
             stream, _ = await asyncio.to_thread(open_stream, raw)
             while chunk := await asyncio.to_thread(_read, stream):
                 sent += len(chunk)
                 yield chunk
         finally:
-            await asyncio.to_thread(raw.close)
+            raw.close()
     if sent != layer.tar_size:
         raise errors.Internal(
             f"layer {layer.diff_id} gave {sent} bytes, {layer.tar_size} were recorded"
