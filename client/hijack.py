@@ -14,13 +14,15 @@ import socket
 import struct
 import sys
 import threading
-import urllib.parse
-from collections.abc import Iterable
-from typing import BinaryIO
 
-from client import wire
+from client import urls, wire
 from client.errors import APIError, from_status
 from client.transport import API_PREFIX
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import BinaryIO
 
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
@@ -39,12 +41,26 @@ def request(
     body: bytes | None = None,
 ) -> wire.Response:
     """Send a request and read the answer's head; ``upgrade`` asks to hijack the connection."""
-    url = API_PREFIX + path + ("?" + urllib.parse.urlencode(query) if query else "")
+    send(sock, method, path, query, upgrade=upgrade, body=body)
+    return wire.Response(sock, method)
+
+
+def send(
+    sock: socket.socket,
+    method: str,
+    path: str,
+    query: dict[str, str],
+    *,
+    upgrade: bool,
+    body: bytes | None = None,
+) -> None:
+    """Send a request only: its answer is read later with ``wire.Response(sock, method)``, so
+    requests on several connections can be in flight at once."""
+    url = API_PREFIX + path + ("?" + urls.urlencode(query) if query else "")
     headers = {"Connection": "Upgrade", "Upgrade": "tcp"} if upgrade else {}
     if body is not None:
         headers["Content-Type"] = "application/json"
     wire.send(sock, method, url, headers=headers, body=body if body is not None else b"")
-    return wire.Response(sock, method)
 
 
 def error_of(response: wire.Response) -> APIError:

@@ -7,10 +7,13 @@ the status lines without progress are printed, one per line.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from typing import Any, TextIO
 
 from client.errors import ClientError
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, TextIO
 
 
 class StreamError(ClientError):

@@ -11,16 +11,18 @@ import os
 import re
 import socket
 import sys
-import urllib.parse
-from collections.abc import Iterator
-from typing import Any, BinaryIO
 
-from client import wire
+from client import urls, wire
 from client.errors import ConnectionFailed, from_status
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, BinaryIO
 
 DEFAULT_HOST = "unix:///run/estiba/estiba.sock"
 API_PREFIX = "/v1.44"
-WARNING_TEXT = re.compile(r'"((?:[^"\\]|\\.)*)"')  # the quoted texts of an HTTP Warning header
+WARNING_TEXT = r'"((?:[^"\\]|\\.)*)"'  # the quoted texts of an HTTP Warning header
 
 
 def resolve_host(host: str | None) -> str:
@@ -53,7 +55,7 @@ class Transport:
     ) -> wire.Response:
         target = (API_PREFIX if versioned else "") + path
         if query:
-            target += ("&" if "?" in target else "?") + urllib.parse.urlencode(query)
+            target += ("&" if "?" in target else "?") + urls.urlencode(query)
         sent = dict(headers or {})
         payload: bytes | None = None
         stream: BinaryIO | None = None
@@ -77,7 +79,7 @@ class Transport:
             self.close()
             raise from_status(response.status, _message(data, response.status))
         if "warning" in response.headers:  # a list the gateway made without a node that is down
-            for text in WARNING_TEXT.findall(response.headers["warning"]):
+            for text in re.findall(WARNING_TEXT, response.headers["warning"]):
                 sys.stderr.write("WARNING: " + re.sub(r"\\(.)", r"\1", text) + "\n")
         return response
 

@@ -9,10 +9,13 @@ Content-Length, chunked, or until the server closes.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from typing import BinaryIO
 
 from client.errors import ConnectionFailed
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
 
 CHUNK = 1 << 16
 

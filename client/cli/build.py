@@ -14,11 +14,10 @@ import os
 import stat
 import sys
 import tarfile
-import urllib.parse
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from client import progress
+from client import progress, urls
 from client.cli import output
 from client.errors import ClientError
 from client.transport import Transport
@@ -218,7 +217,7 @@ def _context(args: argparse.Namespace) -> tuple[BinaryIO, str]:
 
 def build(args: argparse.Namespace, api: Transport) -> int:
     source, dockerfile = _context(args)
-    path = "/build?" + urllib.parse.urlencode(query(args, dockerfile))
+    path = "/build?" + urls.urlencode(query(args, dockerfile))
     aux: dict[str, object] = {}
     try:
         messages = api.upload_json("POST", path, source)

@@ -11,17 +11,19 @@ import signal
 import sys
 import termios
 import tty
-import urllib.parse
-from collections.abc import Iterator
-from typing import Any
 
-from client import hijack, progress
-from client.cli import output, output_format, output_rows
+from client import hijack, progress, urls, wire
+from client.cli import output
 from client.cli.refs import split_tag as _split_tag
 from client.cli.runflags import add_create_flags, create_body
 from client.cli.times import timestamp as _timestamp
 from client.errors import APIError, ClientError, NotFound
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,7 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-l", "--latest", action="store_true", help="the last created (any state)")
     p.add_argument("-s", "--size", action="store_true", help="show the files' total size")
     p.add_argument("--no-trunc", action="store_true")
-    output_format.add_flag(p)
+    output.add_format_flag(p)
     p.set_defaults(run=ps)
     p = sub.add_parser("logs", help="show a container's output")
     p.add_argument("-f", "--follow", action="store_true")
@@ -192,22 +194,25 @@ def _attach_and_start(
     detach_keys: str,
     start: bool,
 ) -> int:
-    """Docker's order: attach, then wait (its headers flushed), then start; exit code from wait."""
+    """Docker's order: attach and wait (both answered, the wait's headers flushed), then
+    start; exit code from wait. The attach and the wait are in flight together."""
     sock = hijack.open_socket(api.host)
     query = {"stream": "1", "stdout": "1", "stderr": "1"}
     if stdin:
         query["stdin"] = "1"
     if detach_keys:
         query["detachKeys"] = detach_keys
-    attached = hijack.request(sock, "POST", f"/containers/{cid}/attach", query, upgrade=True)
+    hijack.send(sock, "POST", f"/containers/{cid}/attach", query, upgrade=True)
+    waiter = hijack.open_socket(api.host)
+    hijack.send(waiter, "POST", f"/containers/{cid}/wait", {"condition": condition}, upgrade=False)
+    attached = wire.Response(sock, "POST")
     if attached.status not in (101, 200):
+        waiter.close()
         raise hijack.error_of(attached)
     attachment = hijack.Attachment(sock, attached.leftover(), tty=tty)
-    waiter = hijack.open_socket(api.host)
-    waiting = hijack.request(
-        waiter, "POST", f"/containers/{cid}/wait", {"condition": condition}, upgrade=False
-    )
+    waiting = wire.Response(waiter, "POST")
     if waiting.status != 200:
+        sock.close()
         raise hijack.error_of(waiting)
     if start:
         try:
@@ -382,7 +387,7 @@ INSPECT_TYPES = ("container", "image", "network", "volume")
 
 
 def _inspect_path(kind: str, name: str) -> str:
-    quoted = urllib.parse.quote(name, safe="/:@" if kind == "image" else "")
+    quoted = urls.quote(name, safe="/:@" if kind == "image" else "")
     return {
         "container": f"/containers/{quoted}/json",
         "image": f"/images/{quoted}/json",
@@ -407,6 +412,8 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
         else:
             output.error(f"Error: No such {args.type or 'object'}: {name}")
             failed = True
+    from client.cli import output_format  # only listings and inspect need the templates
+
     output_format.objects(args.format, found)
     return 1 if failed else 0
 
@@ -427,6 +434,8 @@ def ps(args: argparse.Namespace, api: Transport) -> int:
         for c in containers:
             output.line(c["Id"] if args.no_trunc else c["Id"][:12])
         return 0
+    from client.cli import output_format, output_rows
+
     rows = [output_rows.container(c, no_trunc=args.no_trunc) for c in containers]
     default = output_rows.DEFAULT_PS + ("\t{{.Size}}" if args.size else "")
     output_format.rows(args.format, rows, default, {"ID": "CONTAINER ID"})

@@ -6,10 +6,9 @@ import argparse
 import io
 import json
 import sys
-import urllib.parse
 from typing import Any
 
-from client import progress
+from client import progress, urls
 from client.cli import output, output_format, output_rows
 from client.cli.refs import split_tag as _split_tag
 from client.errors import APIError, ClientError
@@ -31,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-f", "--filter", action="append", default=[])
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--digests", action="store_true", help="show digests")
-    output_format.add_flag(p)
+    output.add_format_flag(p)
     p.add_argument("reference", nargs="?")
     p.set_defaults(run=images)
     p = sub.add_parser("rmi", help="remove images")
@@ -47,7 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="only the ids")
     p.add_argument("-H", "--human", default=True, action=argparse.BooleanOptionalAction)
-    output_format.add_flag(p)
+    output.add_format_flag(p)
     p.add_argument("image")
     p.set_defaults(run=history)
     p = sub.add_parser("save", help="write images to a tar archive (Docker's format)")
@@ -92,7 +91,7 @@ def push(args: argparse.Namespace, api: Transport) -> int:
     headers = {"X-Registry-Auth": auth_header(name)}
     messages = api.stream_json(
         "POST",
-        f"/images/{urllib.parse.quote(name, safe='/:')}/push",
+        f"/images/{urls.quote(name, safe='/:')}/push",
         query={"tag": tag_},
         headers=headers,
     )
@@ -129,9 +128,7 @@ def rmi(args: argparse.Namespace, api: Transport) -> int:
     query = {"force": "1" if args.force else "0", "noprune": "1" if args.no_prune else "0"}
     for name in args.images:
         try:
-            _, data = api.request(
-                "DELETE", f"/images/{urllib.parse.quote(name, safe='/:@')}", query=query
-            )
+            _, data = api.request("DELETE", f"/images/{urls.quote(name, safe='/:@')}", query=query)
         except APIError as exc:
             output.error(f"Error response from daemon: {exc.message}")
             failed = True
@@ -146,14 +143,14 @@ def tag(args: argparse.Namespace, api: Transport) -> int:
     repo, tag_ = _split_tag(args.target)
     api.request(
         "POST",
-        f"/images/{urllib.parse.quote(args.source, safe='/:@')}/tag",
+        f"/images/{urls.quote(args.source, safe='/:@')}/tag",
         query={"repo": repo, "tag": tag_},
     )
     return 0
 
 
 def history(args: argparse.Namespace, api: Transport) -> int:
-    entries = api.get_json(f"/images/{urllib.parse.quote(args.image, safe='/:@')}/history")
+    entries = api.get_json(f"/images/{urls.quote(args.image, safe='/:@')}/history")
     if args.quiet:
         for e in entries:
             output.line(output_rows.short_id(e["Id"], args.no_trunc))
@@ -180,7 +177,7 @@ def save(args: argparse.Namespace, api: Transport) -> int:
     if not args.output and sys.stdout.isatty():
         raise ClientError("refusing to write an archive to a terminal; use -o or redirect")
     query = [("names", n) for n in args.images]
-    url = "/images/get?" + urllib.parse.urlencode(query)
+    url = "/images/get?" + urls.urlencode(query)
     target = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
     try:
         for chunk in api.stream_bytes("GET", url):
@@ -212,9 +209,7 @@ def import_(args: argparse.Namespace, api: Transport) -> int:
     query += [("changes", change) for change in args.change]
     source = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")  # noqa: SIM115
     try:
-        messages = api.upload_json(
-            "POST", "/images/create?" + urllib.parse.urlencode(query), source
-        )
+        messages = api.upload_json("POST", "/images/create?" + urls.urlencode(query), source)
         last = ""
         for message in messages:
             if message.get("error"):

@@ -9,11 +9,10 @@ import json
 import os
 import sys
 import tarfile
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from client import hijack
+from client import hijack, urls
 from client.cli import output
 from client.cli.containers import _terminal
 from client.cli.refs import split_tag
@@ -118,7 +117,7 @@ def cp(args: argparse.Namespace, api: Transport) -> int:
 
 
 def _copy_out(api: Transport, container: str, path: str, target: Path) -> int:
-    query = urllib.parse.urlencode({"path": path})
+    query = urls.urlencode({"path": path})
     data = b"".join(api.stream_bytes("GET", f"/containers/{container}/archive?{query}"))
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         members = tar.getmembers()
@@ -181,7 +180,7 @@ def commit(args: argparse.Namespace, api: Transport) -> int:
         repo, tag = split_tag(args.reference)
         query += [("repo", repo), ("tag", tag)]
     query += [("changes", change) for change in args.change]
-    _, data = api.request("POST", "/commit?" + urllib.parse.urlencode(query))
+    _, data = api.request("POST", "/commit?" + urls.urlencode(query))
     output.line(json.loads(data)["Id"])
     return 0
 

@@ -16,16 +16,16 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from client.cli import output
 from client.errors import ClientError
 from client.transport import Transport, resolve_host
 
-EXIT_ESTIBA_ERROR = 125
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
-Command = Callable[[argparse.Namespace, Transport], int]
+EXIT_ESTIBA_ERROR = 125
 
 # command → the module (client.cli.<module>) that registers it; --help lists them all
 COMMANDS = {

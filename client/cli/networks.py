@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.parse
 from typing import Any
 
+from client import urls
 from client.cli import output, output_format, output_rows
 from client.errors import APIError, NotFound
 from client.transport import Transport
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.add_argument("-q", "--quiet", action="store_true", help="only the ids")
     v.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE")
     v.add_argument("--no-trunc", action="store_true")
-    output_format.add_flag(v)
+    output.add_format_flag(v)
     v.set_defaults(run=ls)
     v = verbs.add_parser("inspect", help="show networks as JSON")
     v.add_argument("-f", "--format", default="", help="'json' or a Go template")
@@ -67,7 +67,7 @@ def _pairs(items: list[str]) -> dict[str, str]:
 
 
 def _path(network: str, tail: str = "") -> str:
-    return f"/networks/{urllib.parse.quote(network, safe='')}{tail}"
+    return f"/networks/{urls.quote(network, safe='')}{tail}"
 
 
 def create(args: argparse.Namespace, api: Transport) -> int:

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     v = verbs.add_parser("ls", help="list nodes with their health and counts")
     v.add_argument("-q", "--quiet", action="store_true", help="only the names")
-    output_format.add_flag(v)
+    output.add_format_flag(v)
     v.set_defaults(run=ls)
 
 

@@ -6,6 +6,10 @@ import json
 import sys
 from collections.abc import Sequence
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Columns padded to their widest cell, three spaces apart, as docker prints them."""
@@ -53,3 +57,13 @@ def filter_query(items: list[str]) -> dict[str, str]:
     """The query that carries ``-f`` flags: ``{"filters": JSON}``, or nothing without them."""
     found = filters(items)
     return {"filters": json.dumps(found)} if found else {}
+
+
+def add_format_flag(parser: argparse.ArgumentParser, help_suffix: str = "") -> None:
+    """The ``--format`` flag (``-f`` where docker has it is added by the command)."""
+    parser.add_argument(
+        "--format",
+        default="",
+        metavar="FORMAT",
+        help="'table', 'json', 'table TEMPLATE' or a Go template such as '{{.ID}}'" + help_suffix,
+    )

@@ -29,16 +29,6 @@ HEADERS = {
 }
 
 
-def add_flag(parser: Any, help_suffix: str = "") -> None:
-    """The ``--format`` flag (``-f`` where docker has it is added by the command)."""
-    parser.add_argument(
-        "--format",
-        default="",
-        metavar="FORMAT",
-        help="'table', 'json', 'table TEMPLATE' or a Go template such as '{{.ID}}'" + help_suffix,
-    )
-
-
 def compile_(text: str) -> Template:
     try:
         return Template(text)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import urllib.parse
 from typing import Any
 
+from client import urls
 from client.cli import output, registry_access
 from client.cli.registry_access import BASE
 from client.transport import Transport
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _path(name: str) -> str:
-    return urllib.parse.quote(name, safe="/")
+    return urls.quote(name, safe="/")
 
 
 def _all_pages(api: Transport, path: str, key: str) -> list[str]:

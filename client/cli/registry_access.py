@@ -8,9 +8,9 @@ import getpass
 import json
 import re
 import sys
-import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from client import urls
 from client.cli import output
 from client.errors import ClientError
 from client.transport import Transport
@@ -42,7 +42,7 @@ def parse_duration(text: str) -> float:
 
 
 def _q(name: str) -> str:
-    return urllib.parse.quote(name, safe="")
+    return urls.quote(name, safe="")
 
 
 def _call(api: Transport, method: str, path: str, body: Any = None, **query: str) -> Any:

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v = verbs.add_parser("ls", help="list volumes")
     v.add_argument("-q", "--quiet", action="store_true")
     v.add_argument("-f", "--filter", action="append", default=[])
-    output_format.add_flag(v)
+    output.add_format_flag(v)
     v.set_defaults(run=ls)
     v = verbs.add_parser("inspect", help="show volumes as JSON")
     v.add_argument("-f", "--format", default="", help="'json' or a Go template")
