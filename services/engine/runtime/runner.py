@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -62,12 +61,12 @@ class ContainerRunner:
         return self.dir(cid) / "ctr.log"
 
     def prepare(self, c: Container) -> None:
-        """Make the container's directories and /etc files (at create)."""
+        """Make the container's directories (at create; its /etc files follow once its
+        sandbox is known, with ``write_etc_files``)."""
         base = self.dir(c.id)
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
         for sub in ("upper", "work", "merged", "bundle"):
-            (base / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(base, 0o700)
-        self.write_etc_files(c)
+            (base / sub).mkdir(exist_ok=True)
 
     def write_etc_files(self, c: Container) -> None:
         """hosts, resolv.conf, hostname; rewritten in place so bind mounts keep seeing them."""

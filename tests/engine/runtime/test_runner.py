@@ -83,6 +83,7 @@ async def run_collect(
     runner: ContainerRunner, c: Container, image: ImageForContainer, stdin: bytes = b""
 ) -> tuple[int, bytes, bytes]:
     runner.prepare(c)
+    runner.write_etc_files(c)
     session = Session(stdin=True, stdout=True, stderr=True, detach_keys=b"")
 
     async def connect(paths: conmon.Paths) -> None:
@@ -156,6 +157,7 @@ async def test_read_write_layer_survives_a_restart(
 async def test_kill_and_a_bad_command(runner: ContainerRunner, image: ImageForContainer) -> None:
     c = container(ContainerSpec(image="t", cmd=("sleep", "100")), image)
     runner.prepare(c)
+    runner.write_etc_files(c)
 
     async def nothing(paths: conmon.Paths) -> None:
         return None
@@ -168,6 +170,7 @@ async def test_kill_and_a_bad_command(runner: ContainerRunner, image: ImageForCo
     await runner.cleanup(c)
     bad = container(ContainerSpec(image="t", cmd=("/no/such/binary",)), image)
     runner.prepare(bad)
+    runner.write_etc_files(bad)
     from services.kit import errors
 
     with pytest.raises(errors.FailedPrecondition, match="no such file"):
@@ -200,6 +203,7 @@ async def test_start_and_forget_without_starting_runc(
     monkeypatch.setattr(runner.runc, "_run", counted)
     c = container(ContainerSpec(image="t", cmd=("sh", "-c", "echo started; sleep 100")), image)
     runner.prepare(c)
+    runner.write_etc_files(c)
 
     async def nothing(paths: conmon.Paths) -> None:
         return None
@@ -257,6 +261,7 @@ async def test_start_of_an_init_that_died_meanwhile_fails_as_runc_says(
 ) -> None:
     c = container(ContainerSpec(image="t", cmd=("true",)), image)
     runner.prepare(c)
+    runner.write_etc_files(c)
 
     async def kill_init(paths: conmon.Paths) -> None:
         os.kill(int(paths.pidfile.read_text()), signal.SIGKILL)
