@@ -155,4 +155,16 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     finally:
         api.close()
-    sys.exit(code)
+    _leave(code)
+
+
+def _leave(code: int) -> None:
+    """Exit with ``code`` once the output is flushed, skipping the interpreter's teardown
+    (freeing every module and object: about 5 ms of every command). Nothing the CLI does
+    needs it: no atexit handler, only daemon threads, files closed by their ``with``."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # a reader that went away: as docker, no complaint
+        pass
+    os._exit(code)
