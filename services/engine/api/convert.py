@@ -120,12 +120,28 @@ def spec_to_proto(spec: ContainerSpec) -> pb.ContainerSpec:
     return msg
 
 
+# The store shares one ContainerSpec among all reads of a container (it is frozen), so its
+# message is built once and copied as bytes; the entry holds the spec, so its id stays its own.
+_SPEC_MESSAGES: dict[int, tuple[ContainerSpec, bytes]] = {}
+SPEC_MESSAGES_KEPT = 4096
+
+
+def _spec_message(spec: ContainerSpec) -> bytes:
+    kept = _SPEC_MESSAGES.get(id(spec))
+    if kept is not None and kept[0] is spec:
+        return kept[1]
+    data = spec_to_proto(spec).SerializeToString()
+    if len(_SPEC_MESSAGES) >= SPEC_MESSAGES_KEPT:
+        _SPEC_MESSAGES.clear()
+    _SPEC_MESSAGES[id(spec)] = (spec, data)
+    return data
+
+
 def container_to_proto(c: Container, state_dir: str) -> pb.Container:
     msg = pb.Container(
         id=c.id,
         name=c.name,
         image_id=c.image_id,
-        spec=spec_to_proto(c.spec),
         state=pb.ContainerState(
             status=c.state,
             pid=c.pid,
@@ -145,6 +161,7 @@ def container_to_proto(c: Container, state_dir: str) -> pb.Container:
         netns_path=c.sandbox.netns if c.sandbox else "",
         effective_hostname=c.resolved.hostname,
     )
+    msg.spec.MergeFromString(_spec_message(c.spec))
     msg.effective_labels.update(c.resolved.labels)
     if c.resolved.healthcheck is not None:
         msg.effective_healthcheck.CopyFrom(healthcheck_to_proto(c.resolved.healthcheck))
