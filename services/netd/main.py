@@ -1,10 +1,11 @@
 """netd's composition root: config → database → kernel adapters → reconcile → servicers → server.
 
 Reconcile runs before the server listens, so no request ever sees a half-repaired state. On
-stop, the server closes, and so do the DNS servers and the sockets holding published host
-ports (they are netd's own, remade at the next start); nothing else happens: bridges,
-sandboxes and the nftables table stay in the kernel, because containers keep running while
-netd restarts or upgrades.
+stop, the server closes; the teardowns of sandboxes removed just before are waited for (a
+while: what is left stays recorded, and reconcile finishes it at the next start); then the
+DNS servers and the sockets holding published host ports close (they are netd's own, remade
+at the next start). Nothing else happens: bridges, sandboxes and the nftables table stay in
+the kernel, because containers keep running while netd restarts or upgrades.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ async def assemble(config: NetdConfig, stack: contextlib.AsyncExitStack) -> Netd
     )
     await reconcile(store, kernel, networks, config.netns_dir)
     await sandboxes.restore()
+    stack.push_async_callback(sandboxes.drain)  # before the database and the kernel close
     registrars: list[grpcserver.Registrar] = [
         SystemServicer(config, store).register,
         NetworksServicer(networks).register,

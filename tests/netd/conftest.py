@@ -85,6 +85,15 @@ class Site:
     def leftovers(self) -> kernel.Leftovers:
         return kernel.leftovers(self.prefix, self.netns_dir)
 
+    async def leftovers_become(self, expected: kernel.Leftovers, timeout: float = 5) -> bool:
+        """Whether the leftovers come to equal ``expected``: a sandbox's teardown finishes
+        after RemoveSandbox has answered."""
+        for _ in range(int(timeout / 0.02)):
+            if await asyncio.to_thread(self.leftovers) == expected:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
 
 @pytest.fixture
 def site() -> Iterator[Site]:

@@ -9,6 +9,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
+import structlog
 
 from services.kit import errors
 from services.kit.db import Database
@@ -49,6 +50,9 @@ class FakeKernel:
         self.fail_bridge: errors.EstibaError | None = None
         self.ip_forward = "0"
         self.delay = 0.0
+        self.hold: asyncio.Event | None = None
+        """When set, a sandbox's teardown waits for it (a slow RTM_DELLINK, made controllable)."""
+        self.fail_remove: errors.EstibaError | None = None
 
     async def host_networks(self) -> list[IPv4Network]:
         return list(self.host)
@@ -91,6 +95,10 @@ class FakeKernel:
         return False
 
     async def remove_sandbox(self, path: Path, host_ifnames: Sequence[str]) -> None:
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.fail_remove is not None:
+            raise self.fail_remove
         self.calls.append(("remove", path.name))
         for name in host_ifnames:
             self.table.pop(name, None)
@@ -193,10 +201,11 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def world(db: Database) -> World:
+async def world(db: Database) -> AsyncIterator[World]:
     w = make_world(db, FakeKernel())
     await w.networks.ensure()
-    return w
+    yield w
+    await w.sandboxes.drain()  # as netd's stop: teardowns end before the database closes
 
 
 def req(
@@ -389,4 +398,167 @@ async def test_published_ports_go_to_the_firewall_and_come_back(world: World) ->
         )
     assert caught.value.reason == "PORT_IN_USE"
     assert await world.sandboxes.remove("a1")
+    await world.sandboxes.drain()  # the rules go with the teardown, as the port does
     assert world.firewall.published == []
+
+
+# -- removal: answered at once, torn down after ------------------------------------------------
+
+
+async def test_a_removed_address_is_not_handed_out_until_its_veth_is_gone(world: World) -> None:
+    await world.networks.create(NetworkSpec("app"))
+    a, _ = await world.sandboxes.create(SandboxRequest("a1", "app", "", ip_address="10.0.4.5"))
+    veth = a.endpoints[0].host_ifname
+    world.kernel.hold = asyncio.Event()
+    assert await world.sandboxes.remove("a1")
+    # Gone for every caller at once...
+    with pytest.raises(errors.NotFound):
+        await world.sandboxes.get("a1")
+    assert await world.sandboxes.list_all() == []
+    network, users = await world.networks.get("app")
+    assert users == []
+    assert await world.store.counts() == (2, 0)
+    # ...but its address and veth name stay held while the veth exists.
+    assert veth in world.kernel.table
+    async with world.store.read() as tx:
+        held = await tx.ipam_state(network.id)
+    assert held is not None
+    assert IPv4Address("10.0.4.5") in held[0]
+    taker = asyncio.ensure_future(
+        world.sandboxes.create(SandboxRequest("b2", "app", "", ip_address="10.0.4.5"))
+    )
+    await asyncio.sleep(0.05)
+    assert not taker.done()  # waits for the teardown instead of failing with ADDRESS_IN_USE
+    world.kernel.hold.set()
+    b, _ = await taker
+    assert str(b.endpoints[0].address.ip) == "10.0.4.5"
+    assert veth not in world.kernel.table
+    verbs = [c for c in world.kernel.calls if c[0] in ("remove", "create")]
+    assert verbs.index(("remove", "a1")) < verbs.index(("create", "b2"))
+
+
+async def test_a_full_subnet_and_a_published_port_wait_for_the_removal(db: Database) -> None:
+    w = make_world(db, FakeKernel(), pool="10.7.0.0/30", prefixlen=30)
+    await w.networks.ensure()
+    ports = (PortBinding("tcp", 80, None, 0),)
+    a, _ = await w.sandboxes.create(SandboxRequest("a1", "bridge", "", ports=ports))
+    [chosen] = a.ports
+    w.kernel.hold = asyncio.Event()
+    assert await w.sandboxes.remove("a1")
+    same = (PortBinding("tcp", 80, None, chosen.host_port),)
+    taker = asyncio.ensure_future(
+        w.sandboxes.create(SandboxRequest("b2", "bridge", "", ports=same))
+    )
+    await asyncio.sleep(0.05)
+    assert not taker.done()  # neither SUBNET_EXHAUSTED nor PORT_IN_USE: the teardown runs
+    w.kernel.hold.set()
+    b, _ = await taker
+    assert (b.endpoints[0].address, b.ports) == (a.endpoints[0].address, same)
+    assert [p.address for p in w.firewall.published] == [b.endpoints[0].address.ip]
+    assert await w.sandboxes.remove("b2")
+    await w.sandboxes.drain()
+    assert w.firewall.published == []
+
+
+async def test_the_same_container_gets_a_new_sandbox_after_the_teardown(world: World) -> None:
+    a, _ = await world.sandboxes.create(req("a1"))
+    world.kernel.hold = asyncio.Event()
+    assert await world.sandboxes.remove("a1")
+    assert not await world.sandboxes.remove("a1")  # removed already
+    again = asyncio.ensure_future(world.sandboxes.create(req("a1")))
+    await asyncio.sleep(0.05)
+    assert not again.done()
+    world.kernel.hold.set()
+    b, _ = await again
+    assert b.endpoints[0].address != a.endpoints[0].address  # serial, as before
+    assert b.endpoints[0].host_ifname in world.kernel.table
+    assert [c for c in world.kernel.calls if c[1] == "a1"][-2:] == [
+        ("remove", "a1"), ("create", "a1")]  # fmt: skip
+
+
+async def test_a_network_removed_right_after_its_last_container_waits(world: World) -> None:
+    net = await world.networks.create(NetworkSpec("app"))
+    await world.sandboxes.create(req("a1", "app", aliases=("web",)))
+    world.kernel.hold = asyncio.Event()
+    assert await world.sandboxes.remove("a1")
+    [(_, users)] = [x for x in await world.networks.list_filtered({}) if x[0].name == "app"]
+    assert users == 0
+    deleting = asyncio.ensure_future(world.networks.delete("app"))
+    await asyncio.sleep(0.05)
+    assert not deleting.done()  # no 403 "in use": waits for the teardown
+    world.kernel.hold.set()
+    assert await deleting == net
+    deletes = [c for c in world.kernel.calls if c in (("remove", "a1"), ("delete", net.bridge))]
+    assert deletes == [("remove", "a1"), ("delete", net.bridge)]
+
+
+async def test_names_stop_resolving_when_remove_answers(world: World) -> None:
+    net = await world.networks.create(NetworkSpec("app"))
+    a, _ = await world.sandboxes.create(
+        SandboxRequest("a1", "app", "", aliases=("db",), name="web")
+    )
+    directory = world.networks.directory
+    scope = directory.scope(net.id, net.gateway)
+    assert directory.lookup(scope, "web") == [a.endpoints[0].address.ip]
+    world.kernel.hold = asyncio.Event()
+    assert await world.sandboxes.remove("a1")
+    assert a.endpoints[0].host_ifname in world.kernel.table  # still there...
+    for name in ("web", "db", "web.app", "a1"):
+        assert directory.lookup(scope, name) is None  # ...its names are not
+    world.kernel.hold.set()
+
+
+async def test_a_failed_teardown_is_logged_kept_and_finished_at_start(
+    db: Database, world: World
+) -> None:
+    a, _ = await world.sandboxes.create(req("a1"))
+    world.kernel.fail_remove = errors.Internal("device busy", reason="KERNEL_ERROR")
+    with structlog.testing.capture_logs() as logs:
+        assert await world.sandboxes.remove("a1")
+        await world.sandboxes.drain()
+        # A new sandbox for the container waits, tries the teardown again, and says why not.
+        with pytest.raises(errors.Unavailable) as caught:
+            await world.sandboxes.create(req("a1"))
+    assert caught.value.reason == "SANDBOX_REMOVING"
+    failures = [e for e in logs if e["event"] == "sandbox_teardown_failed"]
+    assert len(failures) == 3  # the remove's teardown, and the retries of drain and create
+    assert failures[0]["container_id"] == "a1"
+    assert "device busy" in failures[0]["error"]
+    async with world.store.read() as tx:
+        kept = await tx.sandbox("a1")
+    assert kept is not None
+    assert kept.removing
+    assert a.endpoints[0].host_ifname in world.kernel.table
+    # The next start finishes it.
+    world.kernel.fail_remove = None
+    again = make_world(db, world.kernel)
+    report = await reconcile(again.store, world.kernel, again.networks, NETNS)
+    assert (report.removed, report.failed) == (1, 0)
+    assert a.endpoints[0].host_ifname not in world.kernel.table
+    async with world.store.read() as tx:
+        assert await tx.sandbox("a1") is None
+    await again.sandboxes.restore()
+    assert (await again.sandboxes.create(req("a1")))[0].container_id == "a1"
+
+
+async def test_reconcile_finishes_a_removal_netd_died_in(db: Database, world: World) -> None:
+    a, _ = await world.sandboxes.create(req("a1"))
+    b, _ = await world.sandboxes.create(req("b2"))
+    async with world.store.write() as tx:  # what a crash right after the answer leaves
+        assert await tx.mark_removing("a1")
+    kernel = world.kernel
+    kernel.calls.clear()
+    again = make_world(db, kernel)
+    report = await reconcile(again.store, kernel, again.networks, NETNS)
+    assert (report.removed, report.kept, report.stray_netns, report.stray_links) == (1, 1, 0, 0)
+    assert ("remove", "a1") in kernel.calls
+    assert a.endpoints[0].host_ifname not in kernel.table
+    assert NETNS / "a1" not in kernel.files
+    assert b.endpoints[0].host_ifname in kernel.table
+    async with again.store.read() as tx:
+        network = await tx.networks()
+        state = await tx.ipam_state(network[0].id)
+    assert state is not None
+    assert state[0] == {b.endpoints[0].address.ip}
+    await again.sandboxes.restore()
+    assert [s.container_id for s, _ in await again.sandboxes.list_all()] == ["b2"]

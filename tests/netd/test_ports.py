@@ -32,6 +32,19 @@ async def fetch(address: str, number: int, netns: str | Path | None = None) -> s
     )
 
 
+async def freed(number: int, timeout: float = 5) -> bool:
+    """Whether the host's TCP port comes free (bound and let go again) within ``timeout``."""
+    for _ in range(int(timeout / 0.02)):
+        with socket.socket() as s:
+            try:
+                s.bind(("", number))
+            except OSError:
+                await asyncio.sleep(0.02)
+                continue
+        return True
+    return False
+
+
 async def test_published_ports_reach_the_container_from_everywhere(
     site: Site, netd: InProcessNetd
 ) -> None:
@@ -79,9 +92,8 @@ async def test_published_ports_reach_the_container_from_everywhere(
         assert await fetch("127.0.0.1", public.host_port) == f"hello {gw}"
         async with Client.connect(site) as client:
             assert await client.remove(cid(1))
+        assert await freed(public.host_port)  # by the teardown that follows the answer
         assert await fetch("127.0.0.1", public.host_port) is None  # rules and socket gone
-    with socket.socket() as s:
-        s.bind(("", public.host_port))  # free again
 
 
 async def test_port_conflicts_are_refused_and_leave_nothing(

@@ -91,6 +91,7 @@ async def test_kill_9_while_creating_then_restart_reconciles(
         assert kernel.ping(Path(a.netns_path), b.endpoints[0].ip_address)
         for sandbox in sandboxes:
             assert await client.remove(sandbox.container_id)
+    assert netd_process.kill(signal.SIGTERM) == 0  # a graceful stop ends the teardowns first
     left = site.leftovers()
     assert (left.netns_files, left.mounts, left.links) == ((), (), (f"{site.prefix}0",))
 

@@ -140,8 +140,9 @@ async def test_remove_leaves_nothing_and_releases_the_address(
         assert await client.remove(CID_B) is True
         network = await client.default_network()
         info = await client.system.GetInfo(netd_pb2.GetInfoRequest())
-    assert not network.endpoints
+    assert not network.endpoints  # at once: a removed container is no user of the network
     assert info.endpoints == 0
+    await netd.stop()  # which waits for the teardowns that follow the answers
     left = site.leftovers()
     assert left.links == (f"{site.prefix}0",)  # only the bridge: the network stays
     assert left.netns_files == ()
@@ -180,6 +181,7 @@ async def test_none_and_host_modes(site: Site, netd: InProcessNetd) -> None:
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert await client.remove(CID_A)
         assert await client.remove(CID_B)
+    await netd.stop()  # which waits for the teardowns that follow the answers
     assert site.leftovers().netns_files == ()
 
 

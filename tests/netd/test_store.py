@@ -57,7 +57,7 @@ async def test_later_migrations_keep_version_1_rows(tmp_path: Path) -> None:
     await db.close()
     db = await Database.open(path, MIGRATIONS)
     try:
-        assert await db.schema_version() == 3
+        assert await db.schema_version() == 4
         async with NetdStore(db).read() as tx:
             [old] = await tx.networks()
             assert (old.name, old.bridge, str(old.subnet)) == ("old", "", "10.0.0.0/24")

@@ -114,6 +114,9 @@ class Sandbox:
     name: str = ""
     """The container's name, resolved by other containers on user-defined networks."""
     ports: tuple[PortBinding, ...] = ()
+    removing: bool = False
+    """Removed for every caller, its teardown not finished yet: its addresses, veth names and
+    host ports stay held until the kernel objects are gone (``removals``)."""
 
     @property
     def default_endpoint(self) -> Endpoint | None:

@@ -11,7 +11,10 @@ one records it, makes its bridge, replaces the firewall table (isolation from ev
 network is part of the table) and starts its DNS server; a failure takes all of it back.
 Removing one forgets it first (refused while containers use it), then takes the rules, the DNS
 server and the bridge away; if netd dies in between, reconcile at start deletes the bridge that
-no record explains. Network changes are serialized.
+no record explains. A container removed just before (``docker compose down`` removes the
+containers, then at once the network) is no user any more, but its endpoint is released only
+once its teardown has finished: removing the network waits for that teardown first
+(``removals``). Network changes are serialized.
 """
 
 from __future__ import annotations
@@ -41,7 +44,15 @@ from services.netd.domain.models import (
     NetworkSpec,
     now,
 )
-from services.netd.domain.ports import Firewall, HostFiles, Kernel, NameServers, State
+from services.netd.domain.ports import (
+    Firewall,
+    HostFiles,
+    Kernel,
+    NameServers,
+    State,
+    StateTx,
+)
+from services.netd.domain.removals import Removals
 
 log = get_logger()
 
@@ -74,6 +85,8 @@ class NetworkManager:
         self._host = host
         self._nameservers = nameservers
         self.directory = directory
+        self.removals = Removals()
+        """Sandbox teardowns still running, shared with the ``SandboxManager``."""
         self._prefix = prefix
         self._pool = pool
         self._subnet_prefixlen = subnet_prefixlen
@@ -196,15 +209,19 @@ class NetworkManager:
                     f"{network.name} is a pre-defined network and cannot be removed",
                     reason="NETWORK_PREDEFINED",
                 )
+            async with self._state.read() as tx:
+                await _refuse_if_used(tx, network)
+                removing = await tx.removing_on(network.id)
+            if removing:  # containers just removed: their endpoints go with their teardown
+                await self.removals.wait(removing)
             async with self._state.write() as tx:
-                if (await tx.endpoint_counts()).get(network.id, 0):
-                    users = ", ".join(
-                        f'name:"{e.container_name}" id:"{e.id[:12]}"'
-                        for e in await tx.endpoints_of(network.id)
-                    )
+                await _refuse_if_used(tx, network)
+                if still := await tx.removing_on(network.id):
+                    ids = ", ".join(c[:12] for c in still)
                     raise errors.PermissionDenied(
-                        f"error while removing network: network {network.name} has active"
-                        f" endpoints ({users})",
+                        f"error while removing network: network {network.name} has endpoints"
+                        f" of removed containers not torn down yet ({ids}); retry, or restart"
+                        " netd",
                         reason="NETWORK_IN_USE",
                     )
                 await tx.delete_network(network.id)
@@ -314,3 +331,15 @@ def bridge_plan(network: Network, underlay: overlay.Underlay | None = None) -> B
         mtu=overlay.mtu_of(network),
         vxlan=overlay.plan(network, underlay),
     )
+
+
+async def _refuse_if_used(tx: StateTx, network: Network) -> None:
+    """PermissionDenied (NETWORK_IN_USE, dockerd's 403) while a container is on the network."""
+    if (await tx.endpoint_counts()).get(network.id, 0):
+        users = ", ".join(
+            f'name:"{e.container_name}" id:"{e.id[:12]}"' for e in await tx.endpoints_of(network.id)
+        )
+        raise errors.PermissionDenied(
+            f"error while removing network: network {network.name} has active endpoints ({users})",
+            reason="NETWORK_IN_USE",
+        )

@@ -38,7 +38,8 @@ class NetworkRows(Protocol):
 
     async def delete_network(self, network_id: str) -> bool: ...
     async def endpoint_counts(self) -> dict[str, int]:
-        """Endpoints per network id (networks without any are left out)."""
+        """Endpoints per network id (networks without any are left out), those of sandboxes
+        being removed left out."""
         ...
 
     async def ipam_state(
@@ -53,14 +54,28 @@ class NetworkRows(Protocol):
         ...
 
     async def set_ipam_last(self, network_id: str, address: IPv4Address) -> None: ...
-    async def endpoints_of(self, network_id: str) -> list[Endpoint]: ...
+    async def endpoints_of(self, network_id: str) -> list[Endpoint]:
+        """The network's endpoints, those of sandboxes being removed left out."""
+        ...
+
+    async def removing_on(self, network_id: str) -> list[str]:
+        """The containers being removed that still hold an endpoint on the network."""
+        ...
 
 
 class SandboxRows(Protocol):
     async def sandbox(self, container_id: str) -> Sandbox | None: ...
-    async def sandboxes(self) -> list[Sandbox]: ...
+    async def sandboxes(self) -> list[Sandbox]:
+        """Every recorded sandbox, those being removed included (``Sandbox.removing``)."""
+        ...
+
     async def add_sandbox(self, sandbox: Sandbox) -> None:
         """Record the sandbox and its endpoints; a taken address raises AlreadyExists."""
+        ...
+
+    async def mark_removing(self, container_id: str) -> bool:
+        """Mark the sandbox as being removed (its addresses and ports stay held); False if
+        there is none or it was marked already."""
         ...
 
     async def delete_sandbox(self, container_id: str) -> bool:
@@ -138,7 +153,8 @@ class Kernel(Protocol):
         ...
 
     async def remove_sandbox(self, path: Path, host_ifnames: Sequence[str]) -> None:
-        """Delete the veths, then unmount and remove the namespace file."""
+        """Delete the veths, then unmount and remove the namespace file. Slow (the kernel
+        waits for RCU grace periods), hence run after RemoveSandbox answered (``removals``)."""
         ...
 
     async def netns_files(self, directory: Path) -> list[NetnsFile]: ...

@@ -6,11 +6,15 @@ containers keep running. So at every start, before serving:
 
 1. networks: the default network exists; every bridge, its address, forwarding and the whole
    nftables table are (re)applied (``NetworkManager.ensure``);
-2. sandboxes: a recorded sandbox whose namespace file is gone (or was never mounted: netd died
-   while creating it) belonged to a container that is gone, so its leftovers are deleted and
-   its address released; one whose namespace is there is brought back to the planned state
-   (each veth present and attached, eth0, eth1... addressed, the default route), which also
-   finishes a create or connect that netd died in the middle of;
+2. sandboxes: one recorded as being removed (RemoveSandbox answered, but netd died, or the
+   teardown failed, before the kernel objects were gone) is torn down now and only then
+   forgotten, which releases its addresses and ports; a failure is logged and the record
+   kept, and ``SandboxManager.restore`` tries again. A recorded sandbox whose namespace file
+   is gone (or was never mounted: netd died while creating it) belonged to a container that
+   is gone, so its leftovers are deleted and its address released; one whose namespace is
+   there is brought back to the planned state (each veth present and attached, eth0, eth1...
+   addressed, the default route), which also finishes a create or connect that netd died in
+   the middle of;
 3. strays: namespace files in netd's directory and links with netd's prefix and group that no
    record explains are deleted.
 
@@ -43,6 +47,8 @@ class ReconcileReport:
     kept: int = 0
     repaired: int = 0
     released: int = 0
+    removed: int = 0
+    """Removals answered before netd stopped, finished now."""
     failed: int = 0
     stray_netns: int = 0
     stray_links: int = 0
@@ -63,6 +69,14 @@ async def reconcile(
     keep_links.update(overlay.vxlan_name(n.bridge) for n in nets if n.is_overlay)
     keep_files: set[Path] = set()
     for sandbox in sandboxes:
+        if sandbox.removing:
+            if await _finish_removal(state, kernel, sandbox):
+                report.removed += 1
+                continue
+            report.failed += 1  # kept as it is, for the retry: not a stray either
+            keep_files.add(Path(sandbox.netns_path))
+            keep_links.update(e.host_ifname for e in sandbox.endpoints)
+            continue
         if sandbox.mode is Mode.HOST:
             report.kept += 1
             continue
@@ -104,6 +118,22 @@ async def _release(state: State, kernel: Kernel, sandbox: Sandbox) -> None:
     async with state.write() as tx:
         await tx.delete_sandbox(sandbox.container_id)
     log.info("sandbox_released", container_id=sandbox.container_id, why="namespace gone")
+
+
+async def _finish_removal(state: State, kernel: Kernel, sandbox: Sandbox) -> bool:
+    """The teardown of a sandbox being removed, then its record; False if the kernel failed."""
+    try:
+        if sandbox.mode is not Mode.HOST:
+            await kernel.remove_sandbox(
+                Path(sandbox.netns_path), [e.host_ifname for e in sandbox.endpoints]
+            )
+    except errors.EstibaError as exc:
+        log.warning("sandbox_teardown_failed", container_id=sandbox.container_id, error=str(exc))
+        return False
+    async with state.write() as tx:
+        await tx.delete_sandbox(sandbox.container_id)
+    log.info("sandbox_removed", container_id=sandbox.container_id, why="removal finished")
+    return True
 
 
 async def _repair(kernel: Kernel, sandbox: Sandbox, by_id: dict[str, Network]) -> bool | None:

@@ -9,6 +9,18 @@ before the error goes back to the caller. Connect follows the same order for one
 disconnect forgets the endpoint first and then deletes its veth (a leftover veth is a stray
 that reconcile deletes).
 
+Remove runs the other way round, in two parts. First, one write transaction marks the record
+as being removed, the directory forgets the container's names, and the caller gets its
+answer: from then on the sandbox is gone for every caller (not listed, not found). Then, in
+the background (``removals``), the kernel teardown deletes the host-side veths and the
+namespace (slow: the kernel waits for RCU grace periods), and only after it one transaction
+deletes the record with its endpoints and ports, releasing their addresses and host ports
+together, so none is handed to another container while the veth that carried it exists. If
+netd dies in between, reconcile at start finishes the removal. What needs the sandbox really
+gone waits for its teardown: a new sandbox for the same container, and an allocation that
+finds its address or port held by a removal (it waits for the pending teardowns and tries
+once more); removing a network waits in the network manager, stopping netd in ``drain``.
+
 Both directions are idempotent: a repeated create returns the sandbox made the first time, and
 removing a sandbox that does not exist succeeds. Calls for one container are serialized, and
 once started, a change runs to its end even if the caller goes away, so a retry finds a
@@ -20,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -69,6 +82,7 @@ class SandboxManager:
         self._networks = networks
         self._host_ports = host_ports
         self._directory = networks.directory
+        self._removals = networks.removals
         self._prefix = prefix
         self._netns_dir = netns_dir
         self._dns_fallback = tuple(dns_fallback)
@@ -99,7 +113,8 @@ class SandboxManager:
         return sandbox, render(sandbox)
 
     async def remove(self, container_id: str) -> bool:
-        """Tear the sandbox down and release its addresses and ports; False if there was none."""
+        """Remove the sandbox; its teardown, and then the release of its addresses and ports,
+        follow in the background. False if there was none (or it was being removed)."""
         cid = names.check_container_id(container_id)
         return await self._serialized(cid, lambda: self._remove(cid))
 
@@ -134,9 +149,13 @@ class SandboxManager:
         return sandbox, await self.files(sandbox)
 
     async def list_all(self) -> list[tuple[Sandbox, SandboxFiles]]:
-        """Every finished sandbox with its files (those being built now are left out)."""
+        """Every finished sandbox with its files (those being built or removed are left out)."""
         async with self._state.read() as tx:
-            found = [s for s in await tx.sandboxes() if s.container_id not in self._building]
+            found = [
+                s
+                for s in await tx.sandboxes()
+                if s.container_id not in self._building and not s.removing
+            ]
         render = await self._renderer({s.mode for s in found})
         return [(s, render(s)) for s in found]
 
@@ -146,10 +165,13 @@ class SandboxManager:
 
     async def restore(self) -> None:
         """After reconcile: hold the recorded host ports again, load the directory, and only
-        then start answering names."""
+        then start answering names. A removal reconcile could not finish is tried again in
+        the background."""
         async with self._state.read() as tx:
             sandboxes = await tx.sandboxes()
         for sandbox in sandboxes:
+            if sandbox.removing:
+                self._removals.start(sandbox.container_id, functools.partial(self._finish, sandbox))
             for port in sandbox.ports:
                 try:
                     self._host_ports.reserve(port)
@@ -157,8 +179,17 @@ class SandboxManager:
                     log.warning(
                         "port_not_held", container_id=sandbox.container_id, error=exc.message
                     )
-        self._directory.load(await self._networks.list_all(), sandboxes)
+        present = [s for s in sandboxes if not s.removing]
+        self._directory.load(await self._networks.list_all(), present)
         await self._networks.serve_names()
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """At stop: wait for the teardowns still running; what is left (a failure, or time
+        out) stays recorded as being removed, for reconcile at the next start."""
+        pending = len(self._removals.pending())
+        if pending and not await self._removals.wait(timeout=timeout):
+            left = len(self._removals.pending())
+            log.warning("sandbox_teardowns_left", count=left, why="finished at the next start")
 
     async def _renderer(self, modes: set[Mode]) -> Callable[[Sandbox], SandboxFiles]:
         """Read the host's files once for many sandboxes; render each from them."""
@@ -196,9 +227,12 @@ class SandboxManager:
         self, asked: Sandbox, network: Network | None, aliases: tuple[str, ...], static: str
     ) -> Sandbox:
         cid = asked.container_id
+        await self._removals.wait([cid])  # the container's previous sandbox, removed just now
         self._building.add(cid)
         try:
-            sandbox, made = await self._record(asked, network, aliases, static)
+            sandbox, made = await self._after_removals(
+                lambda: self._record(asked, network, aliases, static)
+            )
             if not made:
                 self._directory.put(sandbox)  # its name may have changed
                 return sandbox
@@ -227,6 +261,12 @@ class SandboxManager:
         try:
             async with self._state.write() as tx:
                 existing = await tx.sandbox(cid)
+                if existing is not None and existing.removing:
+                    raise errors.Unavailable(
+                        f"the previous sandbox of container {cid!r} could not be torn down yet"
+                        " (see netd's log); retry, or restart netd",
+                        reason="SANDBOX_REMOVING",
+                    )
                 if existing is not None:
                     _check_same(existing, asked, network, aliases)
                     if asked.name and asked.name != existing.name:
@@ -290,20 +330,61 @@ class SandboxManager:
             log.warning("sandbox_undo_failed", container_id=sandbox.container_id, error=str(exc))
 
     async def _remove(self, cid: str) -> bool:
-        async with self._state.read() as tx:
-            sandbox = await tx.sandbox(cid)
-        if sandbox is None:
-            return False
-        await self._unbuild(sandbox)
+        """Decide the removal durably and start its teardown; see the module docstring."""
         async with self._state.write() as tx:
-            await tx.delete_sandbox(cid)
+            sandbox = await tx.sandbox(cid)
+            if sandbox is None:
+                return False
+            if sandbox.removing:  # answered before; a teardown that failed is tried again
+                self._removals.start(cid, functools.partial(self._finish, sandbox))
+                return False
+            if sandbox.mode is Mode.HOST:  # nothing in the kernel, nothing held
+                await tx.delete_sandbox(cid)
+            else:
+                await tx.mark_removing(cid)
         self._directory.drop(cid)
+        if sandbox.mode is Mode.HOST:
+            log.info("sandbox_removed", container_id=cid)
+        else:
+            self._removals.start(cid, functools.partial(self._finish, sandbox))
+        return True
+
+    async def _finish(self, sandbox: Sandbox) -> bool:
+        """The teardown of a sandbox marked as being removed, then the release of its
+        addresses and ports in one transaction; a failure is logged and left for a retry."""
+        cid = sandbox.container_id
+        try:
+            await self._unbuild(sandbox)
+            async with self._state.write() as tx:
+                await tx.delete_sandbox(cid)
+        except Exception as exc:
+            log.warning(
+                "sandbox_teardown_failed",
+                container_id=cid,
+                error=str(exc),
+                retry="at the next removal of the container, its network, or netd's start",
+            )
+            return False
+        if sandbox.ports:  # the rules first, then the sockets: a port is free once both went
+            try:
+                await self._networks.apply_firewall()
+            except errors.EstibaError as exc:  # its rules go with the next apply
+                log.warning("firewall_apply_failed", container_id=cid, error=str(exc))
         for port in sandbox.ports:
             self._host_ports.release(port)
-        if sandbox.ports:
-            await self._networks.apply_firewall()
         log.info("sandbox_removed", container_id=cid)
         return True
+
+    async def _after_removals(self, step: Callable[[], Awaitable[T]]) -> T:
+        """``step``, once more after the pending teardowns if they may be why it failed: an
+        address or a host port still held by a removed container, a subnet full of them."""
+        try:
+            return await step()
+        except errors.EstibaError as exc:
+            if exc.reason not in _HELD_BY_REMOVALS or not self._removals.pending():
+                raise
+        await self._removals.wait()
+        return await step()
 
     # -- connect, disconnect, rename -----------------------------------------------------------
 
@@ -326,19 +407,24 @@ class SandboxManager:
                 f" {network.name}",
                 reason="ENDPOINT_EXISTS",
             )
-        async with self._state.write() as tx:
-            endpoint = await endpoints.allocate(
-                tx,
-                prefix=self._prefix,
-                container_id=cid,
-                network=network,
-                aliases=aliases,
-                created=now(),
-                static=static,
-                taken_ifnames={e.ifname for e in sandbox.endpoints},
-                elsewhere=self._directory.remote_addresses(network),
-            )
-            await tx.add_endpoint(endpoint)
+
+        async def record() -> Endpoint:
+            async with self._state.write() as tx:
+                endpoint = await endpoints.allocate(
+                    tx,
+                    prefix=self._prefix,
+                    container_id=cid,
+                    network=network,
+                    aliases=aliases,
+                    created=now(),
+                    static=static,
+                    taken_ifnames={e.ifname for e in sandbox.endpoints},
+                    elsewhere=self._directory.remote_addresses(network),
+                )
+                await tx.add_endpoint(endpoint)
+            return endpoint
+
+        endpoint = await self._after_removals(record)
         carries_route = sandbox.default_endpoint is None and not network.internal
         plan = endpoints.plan(endpoint, network, default_route=carries_route)
         try:
@@ -391,7 +477,7 @@ class SandboxManager:
     async def _read(self, cid: str) -> Sandbox:
         async with self._state.read() as tx:
             sandbox = await tx.sandbox(cid)
-        if sandbox is None:
+        if sandbox is None or sandbox.removing:
             raise _unknown(cid)
         return sandbox
 
@@ -411,6 +497,9 @@ class SandboxManager:
                 return await step()
 
         return await asyncio.shield(spawn(locked(), name=f"sandbox-{cid[:12]}"))
+
+
+_HELD_BY_REMOVALS = frozenset({"PORT_IN_USE", "ADDRESS_IN_USE", "SUBNET_EXHAUSTED"})
 
 
 def _unknown(cid: str) -> errors.NotFound:

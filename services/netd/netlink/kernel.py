@@ -243,7 +243,8 @@ class NetlinkKernel:
             raise translate(exc, f"repair the sandbox at {path}") from exc
 
     async def remove_sandbox(self, path: Path, host_ifnames: Sequence[str]) -> None:
-        """Off the event loop: a veth's delete waits for the kernel (``teardown``)."""
+        """Off the event loop: a veth's delete waits for the kernel (``teardown``); run after
+        RemoveSandbox answered, in the background (``domain.removals``)."""
         names = [n for n in host_ifnames if n.startswith(self._prefix)]
         foreign = await self._thread(
             functools.partial(teardown.remove, path, names, self._group),

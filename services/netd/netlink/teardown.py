@@ -13,7 +13,9 @@ container that shares it, an ``nsenter``) and would keep a link whose address ne
 released. Only links in netd's link group are deleted (the caller has checked the prefix).
 
 Blocking, and raising ``OSError``: called through ``asyncio.to_thread`` by ``kernel``. The
-thread never changes namespace.
+thread never changes namespace. Nobody waits for it to answer a request: RemoveSandbox has
+answered already (the sandbox is marked as being removed), and netd releases the sandbox's
+addresses and ports only once this has returned (``domain.removals``).
 """
 
 from __future__ import annotations

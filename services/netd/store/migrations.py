@@ -1,6 +1,6 @@
 """The schema of netd.db, one migration per released change.
 
-Current schema (version 3)::
+Current schema (version 4)::
 
     networks    id (PK) · name (UNIQUE) · driver · subnet · gateway · created_at
        │ 1      bridge (UNIQUE when set)                                  [v2]
@@ -21,6 +21,7 @@ Current schema (version 3)::
        │ 1      container_id (PK) · mode ("bridge" | "none" | "host") · netns_path
        │        hostname · created_at
        │        name: the container's name, for the embedded DNS          [v3]
+       │        removing (0/1): removed, its kernel teardown not finished yet [v4]
        │ n
     ports       container_id → sandboxes.container_id · protocol ("tcp" | "udp")   [v3]
                 container_port · host_ip ('' = every address) · host_port
@@ -36,6 +37,11 @@ Current schema (version 3)::
 * A sandbox row exists from the moment its address is allocated, before the kernel is touched;
   reconcile at start finishes or releases any that netd died while building. The same holds
   for an endpoint added to an existing sandbox (Connect).
+* RemoveSandbox marks the row ``removing`` and answers; the kernel teardown follows, and only
+  then one transaction deletes the row with its endpoints and ports, which releases their
+  addresses, veth names and host ports. Until then they stay held (IPAM and the port checks
+  see them), while listings leave such a sandbox out. Reconcile at start finishes any removal
+  netd died in the middle of.
 * Times are RFC 3339 text in UTC.
 """
 
@@ -112,6 +118,13 @@ MIGRATIONS = [
             UNIQUE (protocol, host_ip, host_port)
         );
         CREATE INDEX ports_by_container ON ports (container_id);
+        """,
+    ),
+    Migration(
+        4,
+        "sandboxes being removed",
+        """
+        ALTER TABLE sandboxes ADD COLUMN removing INTEGER NOT NULL DEFAULT 0;
         """,
     ),
 ]

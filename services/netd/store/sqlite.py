@@ -22,7 +22,11 @@ _NETWORK_SELECT = (
     "SELECT id, name, driver, subnet, gateway, bridge, created_at, internal, attachable,"
     " ip_range, labels, options FROM networks"
 )
-_SANDBOX_SELECT = "SELECT container_id, mode, netns_path, hostname, created_at, name FROM sandboxes"
+_SANDBOX_SELECT = (
+    "SELECT container_id, mode, netns_path, hostname, created_at, name, removing FROM sandboxes"
+)
+# Endpoints of sandboxes being removed still hold their addresses, but are no network's users.
+_PRESENT = "coalesce(s.removing, 0) = 0"
 
 
 class SqliteTx:
@@ -68,7 +72,9 @@ class SqliteTx:
 
     async def endpoint_counts(self) -> dict[str, int]:
         rows = await self._tx.fetchall(
-            "SELECT network_id, count(*) FROM endpoints GROUP BY network_id"
+            "SELECT e.network_id, count(*) FROM endpoints e"
+            " LEFT JOIN sandboxes s ON s.container_id = e.container_id"
+            f" WHERE {_PRESENT} GROUP BY e.network_id"
         )
         return {row[0]: int(row[1]) for row in rows}
 
@@ -100,9 +106,19 @@ class SqliteTx:
 
     async def endpoints_of(self, network_id: str) -> list[Endpoint]:
         rows = await self._tx.fetchall(
-            f"{_ENDPOINT_SELECT} WHERE e.network_id = ? ORDER BY e.created_at, e.id", (network_id,)
+            f"{_ENDPOINT_SELECT} WHERE e.network_id = ? AND {_PRESENT} ORDER BY e.created_at, e.id",
+            (network_id,),
         )
         return [_endpoint(row) for row in rows]
+
+    async def removing_on(self, network_id: str) -> list[str]:
+        rows = await self._tx.fetchall(
+            "SELECT DISTINCT e.container_id FROM endpoints e"
+            " JOIN sandboxes s ON s.container_id = e.container_id"
+            " WHERE e.network_id = ? AND s.removing != 0 ORDER BY e.container_id",
+            (network_id,),
+        )
+        return [row[0] for row in rows]
 
     # -- sandboxes -----------------------------------------------------------------------
 
@@ -189,7 +205,15 @@ class SqliteTx:
 
     async def set_sandbox_name(self, container_id: str, name: str) -> bool:
         changed = await self._tx.execute(
-            "UPDATE sandboxes SET name = ? WHERE container_id = ?", (name, container_id)
+            "UPDATE sandboxes SET name = ? WHERE container_id = ? AND removing = 0",
+            (name, container_id),
+        )
+        return changed > 0
+
+    async def mark_removing(self, container_id: str) -> bool:
+        changed = await self._tx.execute(
+            "UPDATE sandboxes SET removing = 1 WHERE container_id = ? AND removing = 0",
+            (container_id,),
         )
         return changed > 0
 
@@ -253,7 +277,12 @@ class NetdStore:
         """(networks, endpoints)."""
         async with self._db.read() as tx:
             networks = int(await tx.scalar("SELECT count(*) FROM networks"))
-            endpoints = int(await tx.scalar("SELECT count(*) FROM endpoints"))
+            endpoints = int(
+                await tx.scalar(
+                    "SELECT count(*) FROM endpoints e"
+                    f" LEFT JOIN sandboxes s ON s.container_id = e.container_id WHERE {_PRESENT}"
+                )
+            )
         return networks, endpoints
 
 
@@ -312,4 +341,5 @@ def _sandbox(row: Row, endpoints: list[Endpoint], ports: list[PortBinding]) -> S
         created_at=row["created_at"],
         name=row["name"],
         ports=tuple(ports),
+        removing=bool(row["removing"]),
     )
