@@ -51,8 +51,10 @@ async def create(request: web.Request) -> web.Response:
 async def list_(request: web.Request) -> web.Response:
     req = pb.ListContainersRequest(all=params.flag(request, "all"))
     params.filters_into(request, req.filters)
-    reply = await call(_stub(request).List, req, service="engine", timeout=TIMEOUT)
-    sandboxes = await networks.sandboxes_by_container(request) if reply.containers else {}
+    reply, sandboxes = await asyncio.gather(  # netd answers at once, not after the engine
+        call(_stub(request).List, req, service="engine", timeout=TIMEOUT),
+        networks.sandboxes_by_container(request),
+    )
     items = [containers_out.summary(c, sandboxes.get(c.id)) for c in reply.containers]
     limit = params.integer(request, "limit", -1)
     return json_response(items[:limit] if limit > 0 else items)
