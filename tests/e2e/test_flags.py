@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -145,8 +146,14 @@ def test_rm_leaves_nothing_behind(estiba_instance: EstibaInstance) -> None:
     assert not any(
         Path("/sys/fs/cgroup", h, parent, cid).exists() for h in os.listdir("/sys/fs/cgroup")
     )
+    # netd answers RemoveSandbox once the removal is recorded; the kernel teardown follows.
+    netns = inst.run_dir / "netns" / cid
+    for _ in range(100):
+        if _links(inst.prefix) == [f"{inst.prefix}0"] and not netns.exists():
+            break
+        time.sleep(0.02)
     assert _links(inst.prefix) == [f"{inst.prefix}0"]  # only the bridge is left
-    assert not (inst.run_dir / "netns" / cid).exists()
+    assert not netns.exists()
     assert cid not in Path("/proc/self/mountinfo").read_text()
     assert not (inst.root / "engine" / "containers" / cid).exists()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,10 @@ def test_nothing_left_behind(estiba_instance: EstibaInstance) -> None:
     mounts = Path("/proc/self/mountinfo").read_text()
     assert str(inst.root) not in mounts
     netns = inst.run_dir / "netns"
+    for _ in range(100):  # netd tears the sandbox down just after answering RemoveSandbox
+        if not netns.exists() or list(netns.iterdir()) == []:
+            break
+        time.sleep(0.02)
     assert not netns.exists() or list(netns.iterdir()) == []
 
 
