@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from services.kit import errors
 from services.kit.db import Database, Migration, SchemaTooNew, split_statements
 
 M1 = Migration(1, "t", "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);")
@@ -97,5 +98,29 @@ async def test_each_service_schema_applies(tmp_path: Path, module: str) -> None:
     db = await Database.open(tmp_path / "s.db", migrations)
     try:
         assert await db.schema_version() == len(migrations)
+    finally:
+        await db.close()
+
+
+async def test_inline_reads_see_each_commit_and_refuse_changes(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "a.db", [M1], inline_reads=True)
+    try:
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO t VALUES ('a', 1)")
+        async with db.read() as tx:
+            assert await tx.scalar("SELECT v FROM t WHERE k = 'a'") == 1
+            assert [tuple(r) for r in await tx.fetchall("SELECT k, v FROM t")] == [("a", 1)]
+        async with db.write() as tx:
+            await tx.execute("UPDATE t SET v = 2")
+            async with db.read() as reader:  # what is not committed yet is not seen
+                assert await reader.scalar("SELECT v FROM t") == 1
+        async with db.read() as tx:
+            assert await tx.scalar("SELECT v FROM t") == 2
+            with pytest.raises(errors.Internal):
+                await tx.execute("DELETE FROM t")
+        async with db.write() as tx:
+            await tx.execute("UPDATE t SET v = 3")
+        async with db.read() as tx:
+            assert await tx.scalar("SELECT v FROM t") == 3
     finally:
         await db.close()

@@ -117,8 +117,13 @@ async def test_create_is_idempotent_and_conflicts_are_refused(
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await client.sandboxes.GetSandbox(netd_pb2.GetSandboxRequest(container_id=CID_B))
         assert reason(caught.value) == "SANDBOX_UNKNOWN"
-        got = await client.sandboxes.GetSandbox(netd_pb2.GetSandboxRequest(container_id=CID_A))
+        got = await client.sandboxes.GetSandbox(
+            netd_pb2.GetSandboxRequest(container_id=CID_A, files=True)
+        )
         assert got.sandbox == first
+        bare = await client.sandboxes.GetSandbox(netd_pb2.GetSandboxRequest(container_id=CID_A))
+        assert bare.sandbox.hosts == bare.sandbox.resolv_conf == ""
+        assert bare.sandbox.endpoints == first.endpoints
         assert [s.container_id for s in await client.list()] == [CID_A]
         network = await client.default_network()
         by_id = await client.networks.GetNetwork(netd_pb2.GetNetworkRequest(network=network.id))

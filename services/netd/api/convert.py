@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface
 
 from estiba.netd.v1 import netd_pb2
 from services.netd.domain import publish
@@ -41,15 +42,21 @@ def network(
     )
 
 
+@functools.lru_cache(maxsize=8192)
+def _address_text(address: IPv4Interface | IPv4Address) -> str:
+    """The address's text (without the prefix); ipaddress computes it anew on every call."""
+    return str(address.ip if isinstance(address, IPv4Interface) else address)
+
+
 def endpoint(e: Endpoint, *, default_route: bool = False) -> netd_pb2.Endpoint:
     return netd_pb2.Endpoint(
         id=e.id,
         container_id=e.container_id,
         network_id=e.network_id,
         network_name=e.network_name,
-        ip_address=str(e.address.ip),
+        ip_address=_address_text(e.address),
         prefix_length=e.address.network.prefixlen,
-        gateway=str(e.gateway),
+        gateway=_address_text(e.gateway),
         mac_address=e.mac,
         interface_name=e.ifname,
         host_interface=e.host_ifname,

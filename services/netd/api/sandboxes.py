@@ -46,7 +46,7 @@ class SandboxesServicer(netd_pb2_grpc.SandboxesServicer):
         request: netd_pb2.GetSandboxRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> netd_pb2.GetSandboxResponse:
-        sandbox, files = await self._sandboxes.get(request.container_id)
+        sandbox, files = await self._sandboxes.get(request.container_id, files=request.files)
         return netd_pb2.GetSandboxResponse(sandbox=convert.sandbox(sandbox, files))
 
     async def ListSandboxes(
@@ -54,7 +54,7 @@ class SandboxesServicer(netd_pb2_grpc.SandboxesServicer):
         request: netd_pb2.ListSandboxesRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> netd_pb2.ListSandboxesResponse:
-        found = await self._sandboxes.list_all()
+        found = await self._sandboxes.list_all(files=request.files)
         return netd_pb2.ListSandboxesResponse(sandboxes=[convert.sandbox(*s) for s in found])
 
     async def Connect(

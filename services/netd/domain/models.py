@@ -168,6 +168,9 @@ class SandboxFiles:
     resolv_conf: str
 
 
+NO_FILES = SandboxFiles("", "")  # for callers that asked for a sandbox without its files
+
+
 @dataclasses.dataclass(frozen=True)
 class SandboxRequest:
     """What a caller asks for: a container's sandbox on a network (or in none/host mode)."""

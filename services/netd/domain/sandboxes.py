@@ -44,6 +44,7 @@ from services.kit.tasks import spawn
 from services.netd.domain import dnsfiles, endpoints, names, publish
 from services.netd.domain.models import (
     DEFAULT_NETWORK,
+    NO_FILES,
     ConnectRequest,
     Endpoint,
     Mode,
@@ -142,20 +143,25 @@ class SandboxManager:
         sandbox = await self._serialized(cid, lambda: self._rename(cid, checked))
         return sandbox, await self.files(sandbox)
 
-    async def get(self, container_id: str) -> tuple[Sandbox, SandboxFiles]:
+    async def get(self, container_id: str, *, files: bool = True) -> tuple[Sandbox, SandboxFiles]:
+        """The container's sandbox, with its /etc files unless ``files`` is False (empty then:
+        rendering them reads the host's files)."""
         cid = names.check_container_id(container_id)
         async with self._lock(cid):
             sandbox = await self._read(cid)
-        return sandbox, await self.files(sandbox)
+        return sandbox, await self.files(sandbox) if files else NO_FILES
 
-    async def list_all(self) -> list[tuple[Sandbox, SandboxFiles]]:
-        """Every finished sandbox with its files (those being built or removed are left out)."""
+    async def list_all(self, *, files: bool = True) -> list[tuple[Sandbox, SandboxFiles]]:
+        """Every finished sandbox with its files (those being built or removed are left out;
+        the files empty unless ``files``)."""
         async with self._state.read() as tx:
             found = [
                 s
                 for s in await tx.sandboxes()
                 if s.container_id not in self._building and not s.removing
             ]
+        if not files:
+            return [(s, NO_FILES) for s in found]
         render = await self._renderer({s.mode for s in found})
         return [(s, render(s)) for s in found]
 

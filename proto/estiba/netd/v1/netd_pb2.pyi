@@ -870,16 +870,22 @@ class GetSandboxRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     """The container whose sandbox is asked for."""
+    files: _builtins.bool
+    """Also fill the sandbox's hosts and resolv_conf, which netd renders from the host's files;
+    left empty otherwise (callers that show networks need neither).
+    """
     def __init__(
         self,
         *,
         container_id: _builtins.str = ...,
+        files: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "files", b"files"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -911,12 +917,17 @@ Global___GetSandboxResponse: _TypeAlias = GetSandboxResponse  # noqa: Y015
 class ListSandboxesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    FILES_FIELD_NUMBER: _builtins.int
+    files: _builtins.bool
+    """As GetSandboxRequest.files, for every sandbox."""
     def __init__(
         self,
+        *,
+        files: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
