@@ -112,7 +112,7 @@ def container_manager(
 
 async def main(config: EngineConfig, stop: asyncio.Event) -> None:
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(config.state_dir / "engine.db", MIGRATIONS, inline_reads=True)
+    db = await Database.open(config.state_dir / "engine.db", MIGRATIONS, inline=True)
     registries = Registries(config.insecure_registries, user_agent=f"estiba-engine/{VERSION}")
     netd = open_channel(config.netd_target)
     try:

@@ -43,51 +43,67 @@ class SchemaTooNew(errors.FailedPrecondition):
 class Database:
     """One open SQLite database file."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        conn: aiosqlite.Connection | None = None,
+        writer: sqlite3.Connection | None = None,
+        reader: sqlite3.Connection | None = None,
+    ) -> None:
         self._conn = conn
-        self._reader: sqlite3.Connection | None = None
+        self._writer = writer
+        self._reader = reader
         self._lock = asyncio.Lock()
         self.path = path
 
     @classmethod
     async def open(
-        cls, path: Path, migrations: Sequence[Migration], *, inline_reads: bool = False
+        cls, path: Path, migrations: Sequence[Migration], *, inline: bool = False
     ) -> Database:
         """Open (or create) the database at ``path`` and bring its schema up to date.
 
-        With ``inline_reads``, ``read()`` runs its queries on the event loop's thread, on a
-        read-only connection of its own, instead of in aiosqlite's thread: for a service whose
-        reads are small indexed queries (tens of microseconds), the three hops to that thread
-        and back of every statement cost a millisecond or more on a busy machine, most of a
-        ``GetSandbox`` or a container inspect. WAL lets that connection read the last committed
-        state while the writer works.
+        ``inline`` runs every statement on the event loop's thread, writes on one connection
+        and reads on a read-only one of their own, instead of in aiosqlite's thread. For a
+        service whose statements are small indexed ones (tens of microseconds), the three hops
+        to that thread and back of every statement cost a millisecond or more on a busy
+        machine: most of a ``GetSandbox``, a container inspect or a container's record written
+        at create. WAL lets the reader see the last committed state while a write transaction
+        is open; a commit does not wait for the disk (``synchronous=NORMAL``), a checkpoint
+        now and then does.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
+        if inline:
+            writer = _connect(path)
+            db = cls(path, writer=writer)
+            try:
+                await db._migrate(migrations)
+                db._reader = _connect(path, read_only=True)
+            except BaseException:
+                writer.close()
+                raise
+            return db
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        db = cls(conn, path)
+        db = cls(path, conn=conn)
         try:
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA busy_timeout=5000")
+            for pragma in PRAGMAS:
+                await conn.execute(pragma)
             await db._migrate(migrations)
-            if inline_reads:
-                db._reader = _reader(path)
         except BaseException:
             await conn.close()
             raise
         return db
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-        await self._conn.close()
+        for inline in (self._reader, self._writer):
+            if inline is not None:
+                inline.close()
+        if self._conn is not None:
+            await self._conn.close()
 
     async def schema_version(self) -> int:
-        async with self._conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        async with self.read() as tx:
+            return int(await tx.scalar("PRAGMA user_version") or 0)
 
     async def _migrate(self, migrations: Sequence[Migration]) -> None:
         check_order(migrations)
@@ -110,32 +126,49 @@ class Database:
     async def write(self) -> AsyncIterator[Tx]:
         """One write transaction; commits on success, rolls back on any exception."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            tx = Tx(self._conn) if self._writer is None else _InlineTx(self._writer)
+            await tx.execute("BEGIN IMMEDIATE")
             try:
-                yield Tx(self._conn)
+                yield tx
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await tx.execute("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
+            await tx.execute("COMMIT")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
         """A connection for reads; statements see the last committed state."""
-        yield Tx(self._conn) if self._reader is None else _InlineReads(self._reader)
+        if self._reader is not None:
+            yield _InlineTx(self._reader, read_only=True)
+        elif self._writer is not None:  # while migrating, before the reader is opened
+            yield _InlineTx(self._writer, read_only=True)
+        else:
+            yield Tx(self._conn)
 
 
-def _reader(path: Path) -> sqlite3.Connection:
-    reader = sqlite3.connect(path, isolation_level=None)
-    reader.row_factory = sqlite3.Row
-    reader.execute("PRAGMA query_only=ON")
-    reader.execute("PRAGMA busy_timeout=1000")  # WAL readers wait only on a crashed writer's
-    return reader
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    if read_only:
+        conn.execute("PRAGMA query_only=ON")
+    return conn
 
 
 class Tx:
     """The statements a store may run, bound to one connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection | None) -> None:
+        assert conn is not None
         self._conn = conn
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
@@ -190,24 +223,36 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-class _InlineReads(Tx):
-    """``read()``'s statements with ``inline_reads``: run at once on the loop's thread."""
+class _InlineTx(Tx):
+    """Statements run at once on the calling (event loop's) thread, with ``inline``."""
 
-    def __init__(self, reader: sqlite3.Connection) -> None:
-        self._reader = reader
+    def __init__(self, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
+        self._inline = conn
+        self._read_only = read_only
+
+    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> sqlite3.Cursor:
+        return self._inline.execute(sql, params)
+
+    def _writable(self) -> None:
+        if self._read_only:
+            raise errors.Internal("a read may not change the database; use write()")
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
-        raise errors.Internal("a read may not change the database; use write()")
+        self._writable()
+        return self._run(sql, params).rowcount
 
     async def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
-        raise errors.Internal("a read may not change the database; use write()")
+        self._writable()
+        self._inline.executemany(sql, params)
 
     async def executescript_in_tx(self, script: str) -> None:
-        raise errors.Internal("a read may not change the database; use write()")
+        self._writable()
+        for statement in split_statements(script):
+            self._inline.execute(statement)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        row: Row | None = self._reader.execute(sql, params).fetchone()
+        row: Row | None = self._run(sql, params).fetchone()
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        return list(self._reader.execute(sql, params).fetchall())
+        return list(self._run(sql, params).fetchall())

@@ -55,7 +55,7 @@ async def assemble(config: NetdConfig, stack: contextlib.AsyncExitStack) -> Netd
     """Open everything netd uses (closed by ``stack``), reconcile, and restore its state."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     config.netns_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(config.state_dir / "netd.db", MIGRATIONS, inline_reads=True)
+    db = await Database.open(config.state_dir / "netd.db", MIGRATIONS, inline=True)
     stack.push_async_callback(db.close)
     store = NetdStore(db)
     kernel = await stack.enter_async_context(NetlinkKernel.open(config.kernel_prefix))

@@ -11,8 +11,9 @@ M1 = Migration(1, "t", "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 M2 = Migration(2, "u", "CREATE TABLE u (x INTEGER);\nINSERT INTO u VALUES (1);")
 
 
-async def test_open_applies_migrations_in_order_and_sets_wal(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "a.db", [M1, M2])
+@pytest.mark.parametrize("inline", [False, True])
+async def test_open_applies_migrations_in_order_and_sets_wal(tmp_path: Path, inline: bool) -> None:
+    db = await Database.open(tmp_path / "a.db", [M1, M2], inline=inline)
     try:
         assert await db.schema_version() == 2
         async with db.read() as tx:
@@ -37,18 +38,20 @@ async def test_reopen_applies_only_new_migrations(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "a.db", [M1, M2])
+@pytest.mark.parametrize("inline", [False, True])
+async def test_newer_schema_is_refused_and_left_alone(tmp_path: Path, inline: bool) -> None:
+    db = await Database.open(tmp_path / "a.db", [M1, M2], inline=inline)
     await db.close()
     with pytest.raises(SchemaTooNew, match="schema version 2"):
-        await Database.open(tmp_path / "a.db", [M1])
-    db = await Database.open(tmp_path / "a.db", [M1, M2])
+        await Database.open(tmp_path / "a.db", [M1], inline=inline)
+    db = await Database.open(tmp_path / "a.db", [M1, M2], inline=inline)
     assert await db.schema_version() == 2
     await db.close()
 
 
-async def test_write_rolls_back_on_error(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "a.db", [M1])
+@pytest.mark.parametrize("inline", [False, True])
+async def test_write_rolls_back_on_error(tmp_path: Path, inline: bool) -> None:
+    db = await Database.open(tmp_path / "a.db", [M1], inline=inline)
     try:
 
         async def insert_then_fail() -> None:
@@ -64,11 +67,12 @@ async def test_write_rolls_back_on_error(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize("inline", [False, True])
+async def test_failed_migration_leaves_the_previous_version(tmp_path: Path, inline: bool) -> None:
     bad = Migration(2, "bad", "CREATE TABLE w (x INTEGER);\nINSERT INTO nope VALUES (1);")
     with pytest.raises(Exception, match="nope"):
-        await Database.open(tmp_path / "a.db", [M1, bad])
-    db = await Database.open(tmp_path / "a.db", [M1])
+        await Database.open(tmp_path / "a.db", [M1, bad], inline=inline)
+    db = await Database.open(tmp_path / "a.db", [M1], inline=inline)
     try:
         assert await db.schema_version() == 1
         async with db.read() as tx:
@@ -103,7 +107,7 @@ async def test_each_service_schema_applies(tmp_path: Path, module: str) -> None:
 
 
 async def test_inline_reads_see_each_commit_and_refuse_changes(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "a.db", [M1], inline_reads=True)
+    db = await Database.open(tmp_path / "a.db", [M1], inline=True)
     try:
         async with db.write() as tx:
             await tx.execute("INSERT INTO t VALUES ('a', 1)")
