@@ -22,6 +22,8 @@ from services.kit import errors
 
 MAX_OUTPUT = 4096
 COULD_NOT_RUN = -1  # Docker's exit code for a probe that did not run or did not finish
+STOP_WAIT = 5.0  # seconds a timed-out probe is given to end
+SWEEP_INTERVAL = 0.02  # seconds between two sweeps of its processes
 
 
 def now() -> str:
@@ -42,10 +44,7 @@ async def run(runtime: Runtime, c: Container, check: Healthcheck, timeout_ns: in
     try:
         code = await asyncio.wait_for(_collect(process, output), timeout_ns / 1e9)
     except TimeoutError:
-        await asyncio.to_thread(_kill_descendants, process.pid)
-        process.kill()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), 5)
+        await _stop(process)
         message = f"Health check exceeded timeout ({go_duration(timeout_ns)})"
         return HealthResult(start, now(), COULD_NOT_RUN, message)
     return HealthResult(start, now(), code, output.decode(errors="replace"))
@@ -57,6 +56,24 @@ async def _collect(process: Process, output: bytearray) -> int:
         if room > 0:
             output.extend(data[:room])
     return await process.wait()
+
+
+async def _stop(process: Process) -> None:
+    """End a timed-out probe: kill what ``runc exec`` started in the container until runc,
+    which waits for it, has exited. Once is not enough: on a busy machine the probe may time
+    out while runc is still making its process, which then starts after a single sweep and
+    would run on, one more with every timed-out probe. runc itself is killed only if it
+    outlives ``STOP_WAIT``."""
+    for _ in range(int(STOP_WAIT / SWEEP_INTERVAL)):
+        await asyncio.to_thread(_kill_descendants, process.pid)
+        try:
+            await asyncio.wait_for(process.wait(), SWEEP_INTERVAL)
+            return
+        except TimeoutError:
+            continue
+    process.kill()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), STOP_WAIT)
 
 
 def _kill_descendants(pid: int) -> None:
