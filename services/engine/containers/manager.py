@@ -190,7 +190,8 @@ class ContainerManager:
                 c = await self.records.find(c.id)
             except errors.NotFound:
                 return
-            await self.runtime.cleanup(c)
+            if not c.spec.auto_remove:  # else removed below, runc's state and root with it
+                await self.runtime.cleanup(c)
             c.state, c.exit_code, c.oom_killed, c.finished_at = EXITED, code, oom, now()
             c.pid = c.conmon_pid = 0
             await self.records.update(c)
