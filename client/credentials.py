@@ -10,7 +10,10 @@ import base64
 import json
 import os
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 DOCKER_HUB = "https://index.docker.io/v1/"
 

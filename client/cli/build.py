@@ -14,13 +14,16 @@ import os
 import stat
 import sys
 import tarfile
-from collections.abc import Iterator
-from typing import BinaryIO
 
 from client import progress, urls
 from client.cli import output
 from client.errors import ClientError
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

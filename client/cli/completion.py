@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from client.errors import ClientError
 from client.transport import Transport, resolve_host
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 # what the positional words of a command name: KIND, or KIND1,KIND2 for "first, then the rest";
 # a trailing "!" means only the first positional is completed (the rest is a command line)

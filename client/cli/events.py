@@ -6,11 +6,14 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from typing import Any
 
 from client.cli import output, output_format
 from client.cli.times import timestamp
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 BILLION = 1_000_000_000
 

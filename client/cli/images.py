@@ -6,13 +6,16 @@ import argparse
 import io
 import json
 import sys
-from typing import Any
 
 from client import progress, urls
 from client.cli import output, output_format, output_rows
 from client.cli.refs import split_tag as _split_tag
 from client.errors import APIError, ClientError
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,7 +10,6 @@ import os
 import sys
 import tarfile
 from pathlib import Path
-from typing import Any
 
 from client import hijack, urls
 from client.cli import output
@@ -18,6 +17,10 @@ from client.cli.containers import _terminal
 from client.cli.refs import split_tag
 from client.errors import ClientError, NotFound
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from client import urls
 from client.cli import output, output_format, output_rows
 from client.errors import APIError, NotFound
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 PRUNE_WARNING = (
     "WARNING! This will remove all custom networks not used by at least one container.\n"

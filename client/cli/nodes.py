@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from client.cli import output, output_format
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_NODES = (
     "table {{.Name}}\t{{.Status}}\t{{.Engine}}\t{{.Netd}}\t{{.Containers}}\t{{.Images}}"

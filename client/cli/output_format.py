@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from client.cli import output
 from client.cli.template import Template, TemplateError, plain
 from client.errors import ClientError
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 # the header docker prints above a column, where it is not just the field's name upper-cased
 HEADERS = {
@@ -95,7 +98,7 @@ def _tabulate(lines: list[str]) -> None:
         output.line("".join(parts))
 
 
-class _HeaderRow(dict[str, Any]):
+class _HeaderRow(dict[str, object]):
     """A row whose every field is its own column header, so rendering the row template over it
     gives the header line, the trick docker uses too."""
 

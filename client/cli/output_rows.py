@@ -9,9 +9,12 @@ is docker's ``k=v,k2=v2`` text that ``index`` can also look into.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from client.cli.template import Lazy
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PS = (
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 from client import urls
 from client.cli import output, registry_access
 from client.cli.registry_access import BASE
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -8,12 +8,13 @@ import getpass
 import json
 import re
 import sys
-from typing import TYPE_CHECKING, Any
 
 from client import urls
 from client.cli import output
 from client.errors import ClientError
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 
 BASE = "/estiba/v1/registry"
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b?)", re.IGNORECASE)
@@ -22,6 +23,8 @@ _UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 if TYPE_CHECKING:
+    from typing import Any
+
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
 

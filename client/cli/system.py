@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from typing import Any
 
 from client.cli import output, output_format
 from client.errors import ClientError
 from client.transport import Transport
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 CLIENT_VERSION = "0.1.0"
 

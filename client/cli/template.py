@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import json as _json
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
 NO_VALUE = "<no value>"
 
