@@ -442,7 +442,10 @@ class SandboxesServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RemoveSandbox(self, request, context):
-        """Tear the sandbox down (interface, namespace) and release its address. Succeeds also when
+        """Remove the sandbox: answered once the removal is recorded, when the sandbox is gone for
+        every caller (not listed, not found, its names no longer resolve); its interface and
+        namespace are torn down just after, and its addresses and ports are released only once
+        they are (a netd that stops meanwhile finishes at its next start). Succeeds also when
         there is no sandbox (removed says which). The container's processes must have stopped:
         the namespace is gone only once nothing in it runs any more.
         """

@@ -218,7 +218,10 @@ class SandboxesStub:
     when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
     """
     RemoveSandbox: _grpc.UnaryUnaryMultiCallable[_netd_pb2.RemoveSandboxRequest, _netd_pb2.RemoveSandboxResponse]
-    """Tear the sandbox down (interface, namespace) and release its address. Succeeds also when
+    """Remove the sandbox: answered once the removal is recorded, when the sandbox is gone for
+    every caller (not listed, not found, its names no longer resolve); its interface and
+    namespace are torn down just after, and its addresses and ports are released only once
+    they are (a netd that stops meanwhile finishes at its next start). Succeeds also when
     there is no sandbox (removed says which). The container's processes must have stopped:
     the namespace is gone only once nothing in it runs any more.
     """
@@ -260,7 +263,10 @@ class SandboxesAsyncStub(SandboxesStub):
     when the network has no free address; INVALID_ARGUMENT for a malformed id, name or alias.
     """
     RemoveSandbox: _aio.UnaryUnaryMultiCallable[_netd_pb2.RemoveSandboxRequest, _netd_pb2.RemoveSandboxResponse]  # type: ignore[assignment]
-    """Tear the sandbox down (interface, namespace) and release its address. Succeeds also when
+    """Remove the sandbox: answered once the removal is recorded, when the sandbox is gone for
+    every caller (not listed, not found, its names no longer resolve); its interface and
+    namespace are torn down just after, and its addresses and ports are released only once
+    they are (a netd that stops meanwhile finishes at its next start). Succeeds also when
     there is no sandbox (removed says which). The container's processes must have stopped:
     the namespace is gone only once nothing in it runs any more.
     """
@@ -311,7 +317,10 @@ class SandboxesServicer(metaclass=_abc_1.ABCMeta):
         request: _netd_pb2.RemoveSandboxRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_netd_pb2.RemoveSandboxResponse, _abc.Awaitable[_netd_pb2.RemoveSandboxResponse]]:
-        """Tear the sandbox down (interface, namespace) and release its address. Succeeds also when
+        """Remove the sandbox: answered once the removal is recorded, when the sandbox is gone for
+        every caller (not listed, not found, its names no longer resolve); its interface and
+        namespace are torn down just after, and its addresses and ports are released only once
+        they are (a netd that stops meanwhile finishes at its next start). Succeeds also when
         there is no sandbox (removed says which). The container's processes must have stopped:
         the namespace is gone only once nothing in it runs any more.
         """
