@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 STREAMS = {b"stdout": 1, b"stderr": 2}
 
@@ -79,41 +80,91 @@ async def read(
     follow: bool = False,
     still_running: Callable[[], bool] = lambda: False,
 ) -> AsyncIterator[LogLine]:
-    """The log's lines, then (with ``follow``) new ones until the container stops."""
-    raw = await asyncio.to_thread(_read_bytes, path)
-    lines = parse(raw[: raw.rfind(b"\n") + 1])
-    chosen = (
-        []
-        if tail == 0
-        else select(lines, stdout=stdout, stderr=stderr, since=since, until=until, tail=tail)
-    )
-    for line in chosen:
-        yield line
-    if not follow:
-        return
-    offset = raw.rfind(b"\n") + 1
-    while True:
-        running = still_running()
-        data = await asyncio.to_thread(_read_bytes, path, offset)
-        end = data.rfind(b"\n") + 1
-        if end:
-            offset += end
+    """The log's lines, then (with ``follow``) new ones until the container stops.
+
+    A follower keeps the log open: what the container printed stays readable after the file is
+    deleted (``docker run`` reads the logs of a container it removes once it has exited) or
+    replaced (conmon rotates by writing a new file over the old one, whose rest is read first).
+    """
+    log = _Follower(path)
+    try:
+        raw = await asyncio.to_thread(log.read)
+        lines = parse(raw)
+        chosen = (
+            []
+            if tail == 0
+            else select(lines, stdout=stdout, stderr=stderr, since=since, until=until, tail=tail)
+        )
+        for line in chosen:
+            yield line
+        if not follow:
+            return
+        while True:
+            running = still_running()
+            data = await asyncio.to_thread(log.read)
             for line in select(
-                parse(data[:end]), stdout=stdout, stderr=stderr, since=since, until=until, tail=-1
+                parse(data), stdout=stdout, stderr=stderr, since=since, until=until, tail=-1
             ):
                 yield line
-        if not running:
+            if not running:
+                return
+            await asyncio.sleep(FOLLOW_INTERVAL)
+    finally:
+        log.close()
+
+
+FOLLOW_INTERVAL = 0.1  # seconds between two looks at a followed log
+
+
+class _Follower:
+    """Whole records of one log file, read on from where the last read ended (blocking)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: BinaryIO | None = None
+        self._offset = 0
+
+    def read(self) -> bytes:
+        """The complete records written since the last call (a partial one waits)."""
+        if self._file is None:
+            self._open()
+        if self._file is None:
+            return b""
+        data = self._read_on()
+        if self._replaced():  # conmon rotated: the old file's rest, then the new one's start
+            self.close()
+            self._open()
+            if self._file is not None:
+                data += self._read_on()
+        return data
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open(self) -> None:
+        try:
+            self._file = open(self._path, "rb")  # noqa: SIM115 - closed by close()
+        except FileNotFoundError:
             return
-        await asyncio.sleep(0.1)
+        self._offset = 0
 
+    def _read_on(self) -> bytes:
+        assert self._file is not None
+        if os.fstat(self._file.fileno()).st_size < self._offset:  # truncated: start over
+            self._offset = 0
+        self._file.seek(self._offset)
+        data = self._file.read()
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        return data[:end]
 
-def _read_bytes(path: Path, offset: int = 0) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if offset > size:  # truncated (rotated): start over
-                offset = 0
-            handle.seek(offset)
-            return handle.read()
-    except FileNotFoundError:
-        return b""
+    def _replaced(self) -> bool:
+        assert self._file is not None
+        try:
+            on_disk = os.stat(self._path)
+        except FileNotFoundError:  # removed: what is open stays readable
+            return False
+        held = os.fstat(self._file.fileno())
+        return (on_disk.st_dev, on_disk.st_ino) != (held.st_dev, held.st_ino)
