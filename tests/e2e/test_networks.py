@@ -122,6 +122,29 @@ def test_inspect_shows_every_network(estiba_instance: EstibaInstance) -> None:
     inst.docker("network", "rm", "ins-a", "ins-b")
 
 
+def test_connect_makes_the_network_names_resolve(estiba_instance: EstibaInstance) -> None:
+    """A container on the default bridge resolves the names of a user-defined network once
+    connected to it, and its resolv.conf goes back to the host's when disconnected."""
+    inst = estiba_instance
+    inst.docker("network", "create", "joinable")
+    inst.docker("run", "-d", "--name", "target", "--network", "joinable", "busybox", "sleep", "300")
+    inst.docker("run", "-d", "--name", "joiner", "busybox", "sleep", "300")
+    before = inst.docker("exec", "joiner", "cat", "/etc/resolv.conf").stdout
+    lookup = ["exec", "joiner", "ping", "-c1", "-W2", "target"]
+    assert inst.docker(*lookup, check=False).returncode != 0  # not on that network yet
+    inst.docker("network", "connect", "joinable", "joiner")
+    gateway = json.loads(inst.docker("network", "inspect", "joinable").stdout)[0]["IPAM"]["Config"][
+        0
+    ]["Gateway"]
+    resolv = inst.docker("exec", "joiner", "cat", "/etc/resolv.conf").stdout
+    assert f"nameserver {gateway}" in resolv
+    assert inst.docker(*lookup).returncode == 0
+    inst.docker("network", "disconnect", "joinable", "joiner")
+    assert inst.docker("exec", "joiner", "cat", "/etc/resolv.conf").stdout == before
+    inst.docker("rm", "-f", "target", "joiner")
+    inst.docker("network", "rm", "joinable")
+
+
 def test_network_of_another_container(estiba_instance: EstibaInstance) -> None:
     inst = estiba_instance
     inst.docker("network", "create", "shared-net")

@@ -94,6 +94,10 @@ class ContainersServicer(containers_pb2_grpc.ContainersServicer):
         await self._m.rename(request.ref, request.new_name)
         return pb.Empty()
 
+    async def RefreshNetworkFiles(self, request: pb.GetContainerRequest, context: Ctx) -> pb.Empty:
+        await self._m.refresh_network_files(request.ref)
+        return pb.Empty()
+
     async def Resize(self, request: pb.ResizeRequest, context: Ctx) -> pb.Empty:
         if request.exec_id:
             self._execs.resize(request.exec_id, request.height, request.width)

@@ -345,6 +345,28 @@ class ContainerManager:
         actors.container(self.events, c, "rename", oldName=f"/{old}")
         log.info("container_renamed", container_id=c.id, old=old, name=name)
 
+    async def refresh_network_files(self, ref: str) -> None:
+        """Rewrite the container's /etc/hosts and /etc/resolv.conf from its sandbox as netd has
+        it now: after ``network connect`` the name server of the user-defined network answers
+        the names on it, as Docker's embedded DNS does once a container joins one."""
+        c = await self.records.find(ref)
+        async with self._locks[c.id]:
+            c = await self.records.find(c.id)
+            sandbox = c.sandbox
+            if (
+                sandbox is None
+                or sandbox.mode == "host"
+                or shared_net.peer_ref(c.spec.network_mode)
+            ):
+                return  # the host's files, or another container's
+            try:
+                hosts, resolv_conf = await self.sandboxes.files(c.id)
+            except errors.NotFound:
+                return
+            c.sandbox = dataclasses.replace(sandbox, hosts=hosts, resolv_conf=resolv_conf)
+            self.runtime.write_etc_files(c)
+            await self.records.update(c)
+
     async def running(self, ref: str) -> Container:
         """The container, which must be running (Docker's 409 otherwise)."""
         c = await self.records.find(ref)

@@ -49,6 +49,11 @@ class Sandboxes(Protocol):
         """
         ...
 
+    async def files(self, container_id: str) -> tuple[str, str]:
+        """The sandbox's /etc/hosts and /etc/resolv.conf as they are now (netd renders them
+        from every network the container is on). NotFound when it has no sandbox."""
+        ...
+
 
 class Records(Protocol):
     """Where container records are kept (services.engine.store.containers)."""

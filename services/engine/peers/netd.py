@@ -72,3 +72,8 @@ class NetdSandboxes:
     async def rename(self, container_id: str, name: str) -> None:
         request = netd_pb2.UpdateSandboxRequest(container_id=container_id, name=name)
         await call(self._stub.UpdateSandbox, request, service="netd", timeout=TIMEOUT)
+
+    async def files(self, container_id: str) -> tuple[str, str]:
+        request = netd_pb2.GetSandboxRequest(container_id=container_id, files=True)
+        reply = await call(self._stub.GetSandbox, request, service="netd", timeout=TIMEOUT)
+        return reply.sandbox.hosts, reply.sandbox.resolv_conf

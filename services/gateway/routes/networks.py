@@ -3,6 +3,7 @@ engine for the container's full id), plus the predefined "host" and "none" netwo
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -148,6 +149,7 @@ async def connect(request: web.Request) -> web.Response:
         aliases=aliases,
     )
     await call(_sandboxes(request).Connect, req, service="netd", timeout=TIMEOUT)
+    await _refresh_files(request, container_id)
     await network_event(request, "connect", network, container=container_id)
     return web.Response(status=200)
 
@@ -160,8 +162,21 @@ async def disconnect(request: web.Request) -> web.Response:
         network=network.id,
     )
     await call(_sandboxes(request).Disconnect, req, service="netd", timeout=TIMEOUT)
+    await _refresh_files(request, req.container_id)
     await network_event(request, "disconnect", network, container=req.container_id)
     return web.Response(status=200)
+
+
+async def _refresh_files(request: web.Request, container_id: str) -> None:
+    """The container's /etc/hosts and /etc/resolv.conf follow its networks (the engine writes
+    them); a container removed meanwhile has none to follow."""
+    with contextlib.suppress(errors.NotFound):
+        await call(
+            backends_of(request).containers.RefreshNetworkFiles,
+            containers_pb2.GetContainerRequest(ref=container_id),
+            service="engine",
+            timeout=TIMEOUT,
+        )
 
 
 async def sandbox_of(request: web.Request, container_id: str) -> netd_pb2.Sandbox | None:

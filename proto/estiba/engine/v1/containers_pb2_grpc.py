@@ -95,6 +95,11 @@ class ContainersStub:
                 request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.RenameContainerRequest.SerializeToString,
                 response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
                 _registered_method=True)
+        self.RefreshNetworkFiles = channel.unary_unary(
+                '/estiba.engine.v1.Containers/RefreshNetworkFiles',
+                request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.SerializeToString,
+                response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
+                _registered_method=True)
         self.Resize = channel.unary_unary(
                 '/estiba.engine.v1.Containers/Resize',
                 request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.ResizeRequest.SerializeToString,
@@ -230,6 +235,16 @@ class ContainersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RefreshNetworkFiles(self, request, context):
+        """Rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox as it is now, after the
+        container was connected to a network or disconnected from one (the name server of a
+        user-defined network answers the names on it). NOT_FOUND for an unknown container; a
+        container without a sandbox of its own (host mode, another's namespace) is left alone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Resize(self, request, context):
         """Change the size of its terminal (or of an exec's).
         """
@@ -354,6 +369,11 @@ def add_ContainersServicer_to_server(servicer, server):
             'Rename': grpc.unary_unary_rpc_method_handler(
                     servicer.Rename,
                     request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.RenameContainerRequest.FromString,
+                    response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.SerializeToString,
+            ),
+            'RefreshNetworkFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshNetworkFiles,
+                    request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.FromString,
                     response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.SerializeToString,
             ),
             'Resize': grpc.unary_unary_rpc_method_handler(
@@ -726,6 +746,33 @@ class Containers:
             target,
             '/estiba.engine.v1.Containers/Rename',
             estiba_dot_engine_dot_v1_dot_containers__pb2.RenameContainerRequest.SerializeToString,
+            estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshNetworkFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estiba.engine.v1.Containers/RefreshNetworkFiles',
+            estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.SerializeToString,
             estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
             options,
             channel_credentials,

@@ -57,6 +57,12 @@ class ContainersStub:
     """Wait for a condition; the first event says the wait is in place."""
     Rename: _grpc.UnaryUnaryMultiCallable[_containers_pb2.RenameContainerRequest, _containers_pb2.Empty]
     """Rename it."""
+    RefreshNetworkFiles: _grpc.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]
+    """Rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox as it is now, after the
+    container was connected to a network or disconnected from one (the name server of a
+    user-defined network answers the names on it). NOT_FOUND for an unknown container; a
+    container without a sandbox of its own (host mode, another's namespace) is left alone.
+    """
     Resize: _grpc.UnaryUnaryMultiCallable[_containers_pb2.ResizeRequest, _containers_pb2.Empty]
     """Change the size of its terminal (or of an exec's)."""
     Attach: _grpc.StreamStreamMultiCallable[_containers_pb2.AttachInput, _containers_pb2.AttachOutput]
@@ -105,6 +111,12 @@ class ContainersAsyncStub(ContainersStub):
     """Wait for a condition; the first event says the wait is in place."""
     Rename: _aio.UnaryUnaryMultiCallable[_containers_pb2.RenameContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
     """Rename it."""
+    RefreshNetworkFiles: _aio.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
+    """Rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox as it is now, after the
+    container was connected to a network or disconnected from one (the name server of a
+    user-defined network answers the names on it). NOT_FOUND for an unknown container; a
+    container without a sandbox of its own (host mode, another's namespace) is left alone.
+    """
     Resize: _aio.UnaryUnaryMultiCallable[_containers_pb2.ResizeRequest, _containers_pb2.Empty]  # type: ignore[assignment]
     """Change the size of its terminal (or of an exec's)."""
     Attach: _aio.StreamStreamMultiCallable[_containers_pb2.AttachInput, _containers_pb2.AttachOutput]  # type: ignore[assignment]
@@ -222,6 +234,18 @@ class ContainersServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_containers_pb2.Empty, _abc.Awaitable[_containers_pb2.Empty]]:
         """Rename it."""
+
+    @_abc_1.abstractmethod
+    def RefreshNetworkFiles(
+        self,
+        request: _containers_pb2.GetContainerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_containers_pb2.Empty, _abc.Awaitable[_containers_pb2.Empty]]:
+        """Rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox as it is now, after the
+        container was connected to a network or disconnected from one (the name server of a
+        user-defined network answers the names on it). NOT_FOUND for an unknown container; a
+        container without a sandbox of its own (host mode, another's namespace) is left alone.
+        """
 
     @_abc_1.abstractmethod
     def Resize(
