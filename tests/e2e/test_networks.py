@@ -139,8 +139,14 @@ def test_connect_makes_the_network_names_resolve(estiba_instance: EstibaInstance
     resolv = inst.docker("exec", "joiner", "cat", "/etc/resolv.conf").stdout
     assert f"nameserver {gateway}" in resolv
     assert inst.docker(*lookup).returncode == 0
+    joined = json.loads(inst.docker("inspect", "joiner").stdout)[0]["NetworkSettings"]["Networks"]
+    hosts = inst.docker("exec", "joiner", "cat", "/etc/hosts").stdout
+    for net in ("bridge", "joinable"):  # its name on each network's address, as Docker has it
+        assert f"{joined[net]['IPAddress']}\t" in hosts
     inst.docker("network", "disconnect", "joinable", "joiner")
     assert inst.docker("exec", "joiner", "cat", "/etc/resolv.conf").stdout == before
+    hosts = inst.docker("exec", "joiner", "cat", "/etc/hosts").stdout
+    assert f"{joined['joinable']['IPAddress']}\t" not in hosts
     inst.docker("rm", "-f", "target", "joiner")
     inst.docker("network", "rm", "joinable")
 

@@ -10,19 +10,24 @@ FALLBACK = ("8.8.8.8", "8.8.4.4")
 
 
 def test_hosts_names_the_container_on_its_address() -> None:
-    text = dnsfiles.hosts_file("web", IPv4Address("172.30.0.2"))
+    text = dnsfiles.hosts_file("web", [IPv4Address("172.30.0.2")])
     assert text.startswith("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
     assert text.endswith("\n172.30.0.2\tweb\n")
 
 
 def test_hosts_with_a_dotted_name_also_lists_the_short_name() -> None:
-    assert dnsfiles.hosts_file("web.lab.example", IPv4Address("10.0.0.5")).endswith(
+    assert dnsfiles.hosts_file("web.lab.example", [IPv4Address("10.0.0.5")]).endswith(
         "10.0.0.5\tweb.lab.example web\n"
     )
 
 
 def test_hosts_without_an_address_has_only_localhost() -> None:
-    assert dnsfiles.hosts_file("lonely", None) == dnsfiles.LOCALHOST
+    assert dnsfiles.hosts_file("lonely", []) == dnsfiles.LOCALHOST
+
+
+def test_hosts_names_the_container_on_every_network_it_is_on() -> None:
+    text = dnsfiles.hosts_file("web", [IPv4Address("172.30.0.2"), IPv4Address("10.1.0.7")])
+    assert text.endswith("\n172.30.0.2\tweb\n10.1.0.7\tweb\n")
 
 
 def test_resolv_conf_keeps_reachable_servers_search_and_options() -> None:

@@ -34,15 +34,15 @@ LOCALHOST = (
 )
 
 
-def hosts_file(hostname: str, address: IPv4Address | None) -> str:
-    """localhost lines, then the container's own name on its address (if it has one)."""
-    if address is None:
-        return LOCALHOST
+def hosts_file(hostname: str, addresses: Sequence[IPv4Address]) -> str:
+    """localhost lines, then the container's own name on each of its addresses, one line per
+    network it is on, as Docker writes them."""
     names = [hostname]
     short = hostname.split(".", 1)[0]
     if short != hostname:
         names.append(short)
-    return f"{LOCALHOST}{address}\t{' '.join(names)}\n"
+    own = "".join(f"{address}\t{' '.join(names)}\n" for address in addresses)
+    return LOCALHOST + own
 
 
 def nameservers(text: str) -> list[str]:

@@ -210,8 +210,8 @@ class SandboxManager:
         def render(sandbox: Sandbox) -> SandboxFiles:
             if sandbox.mode is Mode.HOST:
                 return as_host
-            address = sandbox.endpoints[0].address.ip if sandbox.endpoints else None
-            hosts = dnsfiles.hosts_file(sandbox.hostname, address)
+            addresses = [e.address.ip for e in sandbox.endpoints]
+            hosts = dnsfiles.hosts_file(sandbox.hostname, addresses)
             named = next((e for e in sandbox.endpoints if e.network_name != DEFAULT_NETWORK), None)
             if named is None:
                 return SandboxFiles(hosts, resolv)
