@@ -4,7 +4,8 @@ A service opens exactly one ``Database`` (SQLite has a single writer). ``read()`
 connection for queries; ``write()`` runs one ``BEGIN IMMEDIATE`` transaction, serialized by a lock,
 committed when the block ends and rolled back if it raises. Migrations are an ordered list applied
 at open, tracked with ``PRAGMA user_version``; a database written by newer code is refused, so an
-old binary never scribbles over a schema it does not know.
+old binary never scribbles over a schema it does not know. Statements run in aiosqlite's thread,
+or, opened ``inline``, on the caller's (see ``Database.open``).
 
 This is the only module that imports ``aiosqlite`` or ``sqlite3``.
 """
@@ -126,7 +127,7 @@ class Database:
     async def write(self) -> AsyncIterator[Tx]:
         """One write transaction; commits on success, rolls back on any exception."""
         async with self._lock:
-            tx = Tx(self._conn) if self._writer is None else _InlineTx(self._writer)
+            tx = self._tx(self._writer)
             await tx.execute("BEGIN IMMEDIATE")
             try:
                 yield tx
@@ -138,12 +139,14 @@ class Database:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
         """A connection for reads; statements see the last committed state."""
-        if self._reader is not None:
-            yield _InlineTx(self._reader, read_only=True)
-        elif self._writer is not None:  # while migrating, before the reader is opened
-            yield _InlineTx(self._writer, read_only=True)
-        else:
-            yield Tx(self._conn)
+        # while migrating, before the reader is opened, reads go through the writer
+        yield self._tx(self._reader or self._writer, read_only=True)
+
+    def _tx(self, inline: sqlite3.Connection | None, *, read_only: bool = False) -> Tx:
+        if inline is not None:
+            return _InlineTx(inline, read_only=read_only)
+        assert self._conn is not None  # a Database has aiosqlite's connection or inline ones
+        return Tx(self._conn)
 
 
 PRAGMAS = (
@@ -167,8 +170,7 @@ def _connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
 class Tx:
     """The statements a store may run, bound to one connection."""
 
-    def __init__(self, conn: aiosqlite.Connection | None) -> None:
-        assert conn is not None
+    def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
@@ -230,16 +232,13 @@ class _InlineTx(Tx):
         self._inline = conn
         self._read_only = read_only
 
-    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> sqlite3.Cursor:
-        return self._inline.execute(sql, params)
-
     def _writable(self) -> None:
         if self._read_only:
             raise errors.Internal("a read may not change the database; use write()")
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         self._writable()
-        return self._run(sql, params).rowcount
+        return self._inline.execute(sql, params).rowcount
 
     async def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         self._writable()
@@ -251,8 +250,8 @@ class _InlineTx(Tx):
             self._inline.execute(statement)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        row: Row | None = self._run(sql, params).fetchone()
+        row: Row | None = self._inline.execute(sql, params).fetchone()
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        return list(self._run(sql, params).fetchall())
+        return list(self._inline.execute(sql, params).fetchall())

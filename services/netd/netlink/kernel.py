@@ -68,27 +68,18 @@ class NetlinkKernel:
         return found
 
     async def ensure_bridge(self, plan: BridgePlan) -> None:
-        link = await self._link(plan.name)
-        if link is None:
-            await self._call(
-                self._ipr.link(
-                    "add",
-                    ifname=plan.name,
-                    kind="bridge",
-                    group=self._group,
-                    address=plan.mac,
-                    state="up",
-                ),
-                f"create bridge {plan.name}",
-                exists_ok=True,
-            )
-            link = await self._link(plan.name)
-        if link is None or link.get("group") != self._group:
-            raise errors.FailedPrecondition(
-                f"a link named {plan.name} exists and is not netd's; choose another kernel_prefix",
-                reason="LINK_NAME_TAKEN",
-            )
-        index = int(link["index"])
+        index = await self._own_link(
+            plan.name,
+            lambda: self._ipr.link(
+                "add",
+                ifname=plan.name,
+                kind="bridge",
+                group=self._group,
+                address=plan.mac,
+                state="up",
+            ),
+            f"create bridge {plan.name}",
+        )
         size = {"mtu": plan.mtu} if plan.mtu else {}
         await self._call(
             self._ipr.link("set", index=index, address=plan.mac, state="up", **size),
@@ -121,29 +112,20 @@ class NetlinkKernel:
         and a frame for an address no bridge has seen yet goes to every peer (the all-zeros
         entries), as broadcasts do.
         """
-        link = await self._link(plan.name)
-        if link is None:
-            await self._call(
-                self._ipr.link(
-                    "add",
-                    ifname=plan.name,
-                    kind="vxlan",
-                    group=self._group,
-                    vxlan_id=plan.vni,
-                    vxlan_local=str(plan.local),
-                    vxlan_port=plan.port,
-                    vxlan_learning=0,
-                ),
-                f"create the VXLAN link {plan.name}",
-                exists_ok=True,
-            )
-            link = await self._link(plan.name)
-        if link is None or not self._ours(link):
-            raise errors.FailedPrecondition(
-                f"a link named {plan.name} exists and is not netd's; choose another kernel_prefix",
-                reason="LINK_NAME_TAKEN",
-            )
-        index = int(link["index"])
+        index = await self._own_link(
+            plan.name,
+            lambda: self._ipr.link(
+                "add",
+                ifname=plan.name,
+                kind="vxlan",
+                group=self._group,
+                vxlan_id=plan.vni,
+                vxlan_local=str(plan.local),
+                vxlan_port=plan.port,
+                vxlan_learning=0,
+            ),
+            f"create the VXLAN link {plan.name}",
+        )
         size = {"mtu": mtu} if mtu else {}
         await self._call(
             self._ipr.link("set", index=index, master=bridge_index, state="up", **size),
@@ -286,6 +268,20 @@ class NetlinkKernel:
                 )
             index = self._bridge_index[name] = int(link["index"])
         return index
+
+    async def _own_link(self, name: str, add: Callable[[], Awaitable[Any]], doing: str) -> int:
+        """The index of netd's link ``name``, made with ``add`` if there is none; a link of that
+        name that is not netd's is refused (LINK_NAME_TAKEN)."""
+        link = await self._link(name)
+        if link is None:
+            await self._call(add(), doing, exists_ok=True)
+            link = await self._link(name)
+        if link is None or link.get("group") != self._group:
+            raise errors.FailedPrecondition(
+                f"a link named {name} exists and is not netd's; choose another kernel_prefix",
+                reason="LINK_NAME_TAKEN",
+            )
+        return int(link["index"])
 
     async def _link(self, name: str) -> Any | None:
         try:
