@@ -6,11 +6,11 @@ has one. Our side half-closes the socket when stdin ends, which is how the serve
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import json
 import os
 import select
-import socket
 import struct
 import sys
 import threading
@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
 
-def open_socket(host: str, timeout: float | None = None) -> socket.socket:
+def open_socket(host: str, timeout: float | None = None) -> _socket.socket:
     return wire.connect(host, timeout)
 
 
 def request(
-    sock: socket.socket,
+    sock: _socket.socket,
     method: str,
     path: str,
     query: dict[str, str],
@@ -46,7 +46,7 @@ def request(
 
 
 def send(
-    sock: socket.socket,
+    sock: _socket.socket,
     method: str,
     path: str,
     query: dict[str, str],
@@ -75,7 +75,7 @@ def error_of(response: wire.Response) -> APIError:
 class Attachment:
     """A live attach: pumps stdin to the socket and the socket to stdout/stderr."""
 
-    def __init__(self, sock: socket.socket, leftover: bytes, *, tty: bool) -> None:
+    def __init__(self, sock: _socket.socket, leftover: bytes, *, tty: bool) -> None:
         self.sock = sock
         self.tty = tty
         self.detached = False
@@ -88,7 +88,7 @@ class Attachment:
 
     def close_stdin(self) -> None:
         with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
 
     def _stdin(self, source: BinaryIO, detach_keys: bytes | None) -> None:
         fd = source.fileno()
@@ -109,7 +109,7 @@ class Attachment:
                             if matched == len(detach_keys):
                                 self.detached = True
                                 with contextlib.suppress(OSError):
-                                    self.sock.shutdown(socket.SHUT_RDWR)
+                                    self.sock.shutdown(_socket.SHUT_RDWR)
                                 return
                             continue
                         out += detach_keys[:matched]

@@ -6,17 +6,15 @@ would cost more start-up time than a whole container run (see client.wire).
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import socket
 import sys
 
-from client import urls, wire
+from client import jsontext, urls, wire
 from client.errors import ConnectionFailed, from_status
 
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:
+    from _socket import socket
     from collections.abc import Iterator
     from typing import Any, BinaryIO
 
@@ -36,7 +34,7 @@ class Transport:
     def __init__(self, host: str, *, timeout: float | None = None) -> None:
         self.host = host
         self._timeout = timeout
-        self._sock: socket.socket | None = None
+        self._sock: socket | None = None
 
     def close(self) -> None:
         if self._sock is not None:
@@ -60,6 +58,8 @@ class Transport:
         payload: bytes | None = None
         stream: BinaryIO | None = None
         if isinstance(body, (dict, list)):
+            import json  # only requests with a body pay for it (see client.jsontext)
+
             payload = json.dumps(body).encode()
             sent["Content-Type"] = "application/json"
         elif body is not None:
@@ -79,6 +79,8 @@ class Transport:
             self.close()
             raise from_status(response.status, _message(data, response.status))
         if "warning" in response.headers:  # a list the gateway made without a node that is down
+            import re
+
             for text in re.findall(WARNING_TEXT, response.headers["warning"]):
                 sys.stderr.write("WARNING: " + re.sub(r"\\(.)", r"\1", text) + "\n")
         return response
@@ -100,7 +102,7 @@ class Transport:
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         _, data = self.request("GET", path, **kwargs)
-        return json.loads(data) if data else None
+        return jsontext.loads(data) if data else None
 
     def stream_json(
         self,
@@ -118,7 +120,7 @@ class Transport:
         )
         for line in response.lines():
             if line.strip():
-                yield json.loads(line)
+                yield jsontext.loads(line)
         self.close()
 
     def upload_json(
@@ -145,7 +147,7 @@ class Transport:
 
 def _message(data: bytes, status: int) -> str:
     try:
-        message = json.loads(data).get("message")
+        message = jsontext.loads(data).get("message")
     except (ValueError, AttributeError):
         message = None
     return str(message) if message else (data.decode(errors="replace").strip() or f"HTTP {status}")

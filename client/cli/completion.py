@@ -114,7 +114,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def _tables() -> dict[str, Any]:
-    from client.cli.main import build_parser
+    from client.cli.parser import build_parser
 
     root = build_parser()
     commands = _subparsers(root)

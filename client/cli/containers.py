@@ -13,7 +13,7 @@ import termios
 import tty
 
 from client import hijack, progress, urls, wire
-from client.cli import output
+from client.cli import listings, output
 from client.cli.refs import split_tag as _split_tag
 from client.cli.runflags import add_create_flags, create_body
 from client.cli.times import timestamp as _timestamp
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-s", "--size", action="store_true", help="show the files' total size")
     p.add_argument("--no-trunc", action="store_true")
     output.add_format_flag(p)
-    p.set_defaults(run=ps)
+    p.set_defaults(run=listings.ps)
     p = sub.add_parser("logs", help="show a container's output")
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-n", "--tail", default="all")
@@ -419,27 +419,6 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
 
 
 # -- ps, logs, attach --------------------------------------------------------------------
-
-
-def ps(args: argparse.Namespace, api: Transport) -> int:
-    query = {"all": "1" if args.all else "0", **output.filter_query(args.filter)}
-    limit = 1 if args.latest else args.last
-    if limit > 0:  # docker's -n and -l count stopped containers too
-        query["limit"] = str(limit)
-        query["all"] = "1"
-    if args.size:
-        query["size"] = "1"
-    containers = api.get_json("/containers/json", query=query)
-    if args.quiet:
-        for c in containers:
-            output.line(c["Id"] if args.no_trunc else c["Id"][:12])
-        return 0
-    from client.cli import output_format, output_rows
-
-    rows = [output_rows.container(c, no_trunc=args.no_trunc) for c in containers]
-    default = output_rows.DEFAULT_PS + ("\t{{.Size}}" if args.size else "")
-    output_format.rows(args.format, rows, default, {"ID": "CONTAINER ID"})
-    return 0
 
 
 def logs(args: argparse.Namespace, api: Transport) -> int:

@@ -8,7 +8,7 @@ import json
 import sys
 
 from client import progress, urls
-from client.cli import output, output_format, output_rows
+from client.cli import listings, output, output_format, output_rows
 from client.cli.refs import split_tag as _split_tag
 from client.errors import APIError, ClientError
 from client.transport import Transport
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--digests", action="store_true", help="show digests")
     output.add_format_flag(p)
     p.add_argument("reference", nargs="?")
-    p.set_defaults(run=images)
+    p.set_defaults(run=listings.images)
     p = sub.add_parser("rmi", help="remove images")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("--no-prune", action="store_true")
@@ -103,26 +103,6 @@ def push(args: argparse.Namespace, api: Transport) -> int:
         output.line(args.image)
     elif aux.get("Digest"):
         output.line(f"{aux.get('Tag', tag_)}: digest: {aux['Digest']} size: {aux.get('Size', 0)}")
-    return 0
-
-
-def images(args: argparse.Namespace, api: Transport) -> int:
-    filters = output.filters(args.filter)
-    if args.reference:
-        filters.setdefault("reference", []).append(args.reference)
-    query = {"all": "1" if args.all else "0"}
-    if filters:
-        query["filters"] = json.dumps(filters)
-    found: list[dict[str, Any]] = api.get_json("/images/json", query=query)
-    if args.quiet:
-        for image in found:
-            output.line(output_rows.short_id(image["Id"], args.no_trunc))
-        return 0
-    rows = [row for i in found for row in output_rows.images(i, no_trunc=args.no_trunc)]
-    default = output_rows.DEFAULT_IMAGES
-    if args.digests:
-        default = default.replace("{{.Tag}}", "{{.Tag}}\t{{.Digest}}")
-    output_format.rows(args.format, rows, default, {"ID": "IMAGE ID"})
     return 0
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Sequence
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -56,7 +55,11 @@ def filters(items: list[str]) -> dict[str, list[str]]:
 def filter_query(items: list[str]) -> dict[str, str]:
     """The query that carries ``-f`` flags: ``{"filters": JSON}``, or nothing without them."""
     found = filters(items)
-    return {"filters": json.dumps(found)} if found else {}
+    if not found:
+        return {}
+    import json  # only a listing with filters pays for it (see client.jsontext)
+
+    return {"filters": json.dumps(found)}
 
 
 def add_format_flag(parser: argparse.ArgumentParser, help_suffix: str = "") -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from client.cli.template import Lazy
+from client.cli.lazy import Lazy
 
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:

@@ -17,25 +17,14 @@ from __future__ import annotations
 import json as _json
 import re
 
+from client.cli.lazy import Lazy
+
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
 NO_VALUE = "<no value>"
-
-
-class Lazy:
-    """A value worked out only if a template (or ``json``) asks for it: a listing's rows offer
-    every field docker offers, though a format usually shows a few."""
-
-    __slots__ = ("_compute",)
-
-    def __init__(self, compute: Callable[[], Any]) -> None:
-        self._compute = compute
-
-    def __call__(self) -> Any:
-        return self._compute()
 
 
 class TemplateError(ValueError):

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from client.cli import output
-from client.cli.main import build_parser
+from client.cli.parser import build_parser
 from client.errors import Conflict, NotFound, Unavailable, from_status
 from client.transport import DEFAULT_HOST, _message, resolve_host
 

@@ -143,3 +143,35 @@ def test_bad_format_is_a_one_line_client_error() -> None:
         output_format.rows("{{.Names", [], "")
     with pytest.raises(ClientError, match="template: can't evaluate field"):
         output_format.objects("{{.Id.X}}", [{"Id": "a"}])
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [output_rows.DEFAULT_PS, output_rows.DEFAULT_PS + "\t{{.Size}}",
+     "table {{.ID}}\t{{.Names}}\t{{.LocalVolumes}}\t{{.Labels}}\t{{.Networks}}\t{{.Mounts}}"],
+)  # fmt: skip
+def test_plain_tables_print_what_the_template_prints(
+    fmt: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [output_rows.container(SUMMARY), output_rows.container({**SUMMARY, "Names": []})]
+    output_format.rows(fmt, rows, output_rows.DEFAULT_PS, {"ID": "CONTAINER ID"})
+    plain = capsys.readouterr().out
+    monkeypatch.setattr(output_format.columns, "plain_fields", lambda body: None)
+    output_format.rows(fmt, rows, output_rows.DEFAULT_PS, {"ID": "CONTAINER ID"})
+    assert plain == capsys.readouterr().out
+    assert plain.startswith("CONTAINER ID   ")
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [("{{.ID}}\t{{.Names}}", ["ID", "Names"]), ("{{.ID}}", ["ID"]), ("{{.ID}} {{.Names}}", None),
+     ("{{ .ID }}", None), ("{{.Label `a`}}", None), ("ID:{{.ID}}", None), ("{{json .}}", None),
+     ("{{.Config.Image}}", None), ("", None)],
+)  # fmt: skip
+def test_plain_fields_only_of_plain_cells(body: str, fields: list[str] | None) -> None:
+    assert output_format.columns.plain_fields(body) == fields
+
+
+def test_a_row_without_the_field_goes_to_the_template(capsys: pytest.CaptureFixture[str]) -> None:
+    output_format.rows("table {{.Nope}}\t{{.CreatedAt}}", [{"CreatedAt": "x"}], "")
+    assert capsys.readouterr().out.splitlines()[1].startswith("<no value>")

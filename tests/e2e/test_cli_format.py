@@ -109,3 +109,24 @@ def test_a_bad_template_is_one_line_and_125(inst: EstibaInstance) -> None:
     assert wrong.returncode == 125
     assert "Traceback" not in wrong.stderr
     assert "can't evaluate field Nope" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["ps", "-a"], ["ps", "-a", "--no-trunc"], ["ps", "-aq"], ["ps", "-s"], ["images"],
+     ["images", "-a", "--digests"], ["images", "busybox"], ["images", "-q"]],
+)  # fmt: skip
+def test_default_tables_are_dockers(inst: EstibaInstance, argv: list[str]) -> None:
+    """The everyday listings, which estiba's CLI reads without argparse and prints without
+    the template engine, print what docker prints (a few tries: the ages move with the clock)."""
+    for _ in range(3):
+        ours = inst.estiba(*argv).stdout
+        if ours == inst.docker(*argv).stdout:
+            break
+    else:
+        assert ours == inst.docker(*argv).stdout
+    assert ours.strip()
+    assert (
+        inst.estiba(*argv[:1], "--format", "table", *argv[1:]).stdout.splitlines()[0]
+        == (ours.splitlines()[0])
+    )

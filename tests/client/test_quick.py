@@ -1,0 +1,64 @@
+"""``client.cli.quick`` reads the everyday listings as argparse would, and leaves the rest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from client.cli import listings, quick
+from client.cli.parser import build_parser
+
+ATTRIBUTES = {
+    "ps": ("host", "all", "quiet", "no_trunc", "size", "latest", "filter", "last", "format"),
+    "images": ("host", "all", "quiet", "no_trunc", "digests", "filter", "format", "reference"),
+}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["ps"], ["ps", "-a"], ["ps", "-aq"], ["ps", "-qa", "--no-trunc"], ["ps", "--all", "-s"],
+     ["ps", "-l"], ["-H", "unix:///x.sock", "ps", "-a"], ["--host", "tcp://h:1", "ps"],
+     ["--host=unix:///y", "ps", "--quiet"], ["images"], ["images", "-a"], ["images", "-qa"],
+     ["images", "--digests", "--no-trunc"], ["images", "busybox"], ["images", "-q", "debian"],
+     ["images", "busybox", "-a"]],
+)  # fmt: skip
+def test_reads_what_argparse_reads(argv: list[str]) -> None:
+    parsed = quick.parse(argv)
+    assert parsed is not None
+    args, run = parsed
+    full = build_parser().parse_args(argv)
+    assert run is full.run
+    for name in ATTRIBUTES[full.command]:
+        assert getattr(args, name) == getattr(full, name), name
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["run", "busybox"], ["ps", "-h"], ["ps", "--help"], ["ps", "-n", "3"], ["ps", "-n3"],
+     ["ps", "--format", "{{.ID}}"], ["ps", "-f", "name=x"], ["ps", "--filter=name=x"],
+     ["ps", "-ax"], ["ps", "--al"], ["ps", "web"], ["ps", "-"], ["ps", "--"], ["images", "a", "b"],
+     ["images", "--format=json"], ["-H"], ["-H", "unix:///x"], ["-x", "ps"], ["images", "-aD"]],
+)  # fmt: skip
+def test_leaves_everything_else_to_argparse(argv: list[str]) -> None:
+    assert quick.parse(argv) is None
+
+
+def test_the_runs_are_the_parsers() -> None:
+    assert {"ps": listings.ps, "images": listings.images} == quick.RUNS
+
+
+def test_a_listing_starts_without_argparse_json_re_or_socket() -> None:
+    """What ``estiba ps`` imports on its way to the gateway (here: one that is not there)."""
+    code = (
+        "import sys, client.cli.main as m\n"
+        "heavy = ('argparse', 'json', 're', 'socket', 'enum', 'typing', 'client.cli.template')\n"
+        "m._leave = lambda code: print(code, sorted(x for x in heavy if x in sys.modules))\n"
+        "m.main(['-H', 'unix:///nonexistent/estiba.sock', 'ps', '-a'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "125 []"
+    assert "cannot connect to estiba" in result.stderr
