@@ -89,7 +89,7 @@ def test_inspect_shows_every_network(estiba_instance: EstibaInstance) -> None:
     inst.docker("network", "connect", "--alias", "other", "ins-b", "multi")
     settings = json.loads(inst.docker("inspect", "multi").stdout)[0]["NetworkSettings"]
     by_id = json.loads(inst.docker("inspect", cid).stdout)[0]["NetworkSettings"]
-    assert by_id == settings  # a full id takes another path: engine and netd asked at once
+    assert by_id == settings
     nets = settings["Networks"]
     assert set(nets) == {"ins-a", "ins-b"}
     a, b = nets["ins-a"], nets["ins-b"]
@@ -111,6 +111,11 @@ def test_inspect_shows_every_network(estiba_instance: EstibaInstance) -> None:
     assert settings["SandboxKey"]
     shown = inst.docker("ps", "--filter", "name=multi", "--format", "{{.Networks}}").stdout
     assert sorted(shown.strip().split(",")) == ["ins-a", "ins-b"]
+    on_b = inst.docker("ps", "--filter", "network=ins-b", "--format", "{{.Names}}").stdout
+    assert on_b.split() == ["multi"]
+    inst.docker("restart", "-t", "0", "multi")
+    restarted = json.loads(inst.docker("inspect", "multi").stdout)[0]["NetworkSettings"]
+    assert restarted["Networks"] == nets
     inst.docker("network", "disconnect", "ins-a", "multi")
     nets = json.loads(inst.docker("inspect", "multi").stdout)[0]["NetworkSettings"]["Networks"]
     assert set(nets) == {"ins-b"}

@@ -216,3 +216,63 @@ async def test_connect_disconnect_and_prune(
     finally:
         for made_id in reversed(cids):
             assert (await client.delete(f"/containers/{made_id}?force=1")).status == 204
+
+
+async def test_inspect_and_list_show_every_network_from_the_engine(
+    services: Instance, gateway_app: web.Application, aiohttp_client: MakeClient
+) -> None:
+    """After connect, inspect and the list show both networks; they ask the engine only, so
+    they answer the same with netd stopped."""
+    client = await aiohttp_client(gateway_app)
+    config = {"Subnet": "10.231.9.0/24"}
+    await body(await client.post("/networks/create", json={"Name": "gw-a", "IPAM": {
+        "Config": [config]}}), 201)  # fmt: skip
+    await body(await client.post("/networks/create", json={"Name": "gw-b"}), 201)
+    spec = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "gw-a"},
+            "NetworkingConfig": {"EndpointsConfig": {"gw-a": {
+                "IPAMConfig": {"IPv4Address": "10.231.9.9"}, "Aliases": ["svc"]}}}}  # fmt: skip
+    cid = (await body(await client.post("/containers/create?name=gw-multi", json=spec), 201))["Id"]
+    try:
+        connect = {"Container": "gw-multi", "EndpointConfig": {"Aliases": ["other"]}}
+        assert (await client.post("/networks/gw-b/connect", json=connect)).status == 200
+        settings = (await body(await client.get("/containers/gw-multi/json"), 200))[
+            "NetworkSettings"
+        ]
+        by_id = (await body(await client.get(f"/containers/{cid}/json"), 200))["NetworkSettings"]
+        assert by_id == settings
+        nets = settings["Networks"]
+        assert list(nets) == ["gw-a", "gw-b"]
+        a, b = nets["gw-a"], nets["gw-b"]
+        assert (a["IPAddress"], a["IPPrefixLen"], a["Gateway"]) == ("10.231.9.9", 24, "10.231.9.1")
+        assert a["IPAMConfig"] == {"IPv4Address": "10.231.9.9"}
+        assert a["Aliases"] == ["svc", cid[:12]]
+        assert a["DNSNames"] == ["gw-multi", "svc", cid[:12]]
+        assert (b["IPAMConfig"], b["Aliases"]) == (None, ["other", cid[:12]])
+        for name, entry in nets.items():
+            network = await body(await client.get(f"/networks/{name}"), 200)
+            assert entry["NetworkID"] == network["Id"]
+            assert entry["EndpointID"] == network["Containers"][cid]["EndpointID"]
+            assert entry["MacAddress"] == network["Containers"][cid]["MacAddress"]
+        assert settings["IPAddress"] == ""  # not on the default network
+        params = {"all": "1", "filters": json.dumps({"network": ["gw-b"]})}
+        listed = await body(await client.get("/containers/json", params=params), 200)
+        assert [c["Id"] for c in listed] == [cid]
+        assert listed[0]["NetworkSettings"]["Networks"] == nets
+        await services.stop("netd")
+        try:
+            stopped = await body(await client.get("/containers/gw-multi/json"), 200)
+            assert stopped["NetworkSettings"] == settings
+            again = await body(await client.get("/containers/json", params=params), 200)
+            assert again == listed
+        finally:
+            await services.start("netd")
+        disconnect = {"Container": "gw-multi"}
+        assert (await client.post("/networks/gw-a/disconnect", json=disconnect)).status == 200
+        left = (await body(await client.get(f"/containers/{cid}/json"), 200))["NetworkSettings"]
+        assert left["Networks"] == {"gw-b": b}
+        params = {"all": "1", "filters": json.dumps({"network": ["gw-a"]})}
+        assert await body(await client.get("/containers/json", params=params), 200) == []
+    finally:
+        assert (await client.delete(f"/containers/{cid}?force=1")).status == 204
+        for name in ("gw-a", "gw-b"):
+            assert (await client.delete(f"/networks/{name}")).status == 204

@@ -95,7 +95,7 @@ class ContainersServicer(containers_pb2_grpc.ContainersServicer):
         return pb.Empty()
 
     async def RefreshNetworkFiles(self, request: pb.GetContainerRequest, context: Ctx) -> pb.Empty:
-        await self._m.refresh_network_files(request.ref)
+        await self._m.refresh_networks(request.ref)
         return pb.Empty()
 
     async def Resize(self, request: pb.ResizeRequest, context: Ctx) -> pb.Empty:

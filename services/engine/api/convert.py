@@ -171,16 +171,17 @@ def container_to_proto(c: Container, state_dir: str) -> pb.Container:
         msg.published_ports.add(protocol=p.protocol, container_port=p.container_port,
                                 host_ip=p.host_ip, host_port=p.host_port)  # fmt: skip
     s = c.sandbox
-    if s is not None and s.mode not in ("none", "host"):
+    if s is not None and s.mode in ("none", "host"):
+        msg.networks.add(name=s.mode)  # a network mode, no endpoint
+    for e in s.endpoints if s is not None else ():
         msg.networks.add(
-            name=s.network or s.mode,
-            network_id=s.network_id,
-            ip_address=s.ip_address,
-            prefix_length=s.prefix_length,
-            gateway=s.gateway,
-            mac_address=s.mac_address,
-            endpoint_id=s.endpoint_id,
+            name=e.network,
+            network_id=e.network_id,
+            ip_address=e.ip_address,
+            prefix_length=e.prefix_length,
+            gateway=e.gateway,
+            mac_address=e.mac_address,
+            endpoint_id=e.id,
+            aliases=list(e.aliases),
         )
-    elif s is not None:
-        msg.networks.add(name=s.mode)
     return msg

@@ -1,10 +1,10 @@
-"""Docker's container list filters: label, name, id, status, ancestor, exited, before/since."""
+"""Docker's container list filters: label, name, id, status, ancestor, exited, network, ..."""
 
 from __future__ import annotations
 
 import re
 
-from services.engine.containers.models import Container
+from services.engine.containers.models import Container, Sandbox
 from services.kit import errors
 
 KNOWN = {
@@ -66,5 +66,15 @@ def _one(c: Container, key: str, value: str) -> bool:
         has_check = c.resolved.healthcheck is not None and c.health is not None
         return (c.health.status if has_check and c.health else "none") == value
     if key == "network":
-        return c.sandbox is not None and value in (c.sandbox.mode, c.sandbox.network_id)
+        return c.sandbox is not None and _on_network(c.sandbox, value)
     return True
+
+
+def _on_network(s: Sandbox, network: str) -> bool:
+    """Whether any of the container's networks is ``network``: by name, id or id prefix, as
+    dockerd matches; "none" and "host" by the container's mode, having no endpoint."""
+    if network in ("none", "host"):
+        return s.mode == network
+    return bool(network) and any(
+        network == e.network or e.network_id.startswith(network) for e in s.endpoints
+    )

@@ -297,6 +297,7 @@ class ContainerManager:
     async def pause(self, ref: str) -> None:
         c = await self.records.find(ref)
         async with self._locks[c.id]:
+            c = await self.records.find(c.id)  # as it is now: its networks may have changed
             if c.state != RUNNING:
                 raise errors.FailedPrecondition(
                     f"Container {c.id} is not running", reason="NOT_RUNNING"
@@ -311,6 +312,7 @@ class ContainerManager:
     async def unpause(self, ref: str) -> None:
         c = await self.records.find(ref)
         async with self._locks[c.id]:
+            c = await self.records.find(c.id)  # as it is now: its networks may have changed
             if c.state != PAUSED:
                 raise errors.FailedPrecondition(
                     f"Container {c.id} is not paused", reason="NOT_PAUSED"
@@ -345,10 +347,11 @@ class ContainerManager:
         actors.container(self.events, c, "rename", oldName=f"/{old}")
         log.info("container_renamed", container_id=c.id, old=old, name=name)
 
-    async def refresh_network_files(self, ref: str) -> None:
-        """Rewrite the container's /etc/hosts and /etc/resolv.conf from its sandbox as netd has
-        it now: after ``network connect`` the name server of the user-defined network answers
-        the names on it, as Docker's embedded DNS does once a container joins one."""
+    async def refresh_networks(self, ref: str) -> None:
+        """Record the container's networks as netd has them now, and rewrite its /etc/hosts and
+        /etc/resolv.conf from them: after ``network connect`` the record lists the new network
+        and the name server of the user-defined network answers the names on it, as Docker's
+        embedded DNS does once a container joins one; after ``disconnect``, the reverse."""
         c = await self.records.find(ref)
         async with self._locks[c.id]:
             c = await self.records.find(c.id)
@@ -360,10 +363,12 @@ class ContainerManager:
             ):
                 return  # the host's files, or another container's
             try:
-                hosts, resolv_conf = await self.sandboxes.files(c.id)
+                now = await self.sandboxes.current(c.id)
             except errors.NotFound:
                 return
-            c.sandbox = dataclasses.replace(sandbox, hosts=hosts, resolv_conf=resolv_conf)
+            c.sandbox = dataclasses.replace(
+                sandbox, hosts=now.hosts, resolv_conf=now.resolv_conf, endpoints=now.endpoints
+            )
             self.runtime.write_etc_files(c)
             await self.records.update(c)
 

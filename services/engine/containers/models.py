@@ -146,20 +146,29 @@ class Resolved:
 
 
 @dataclasses.dataclass(frozen=True)
-class Sandbox:
-    """The container's network, as netd set it up."""
+class Endpoint:
+    """The container's interface on one network, as netd set it up."""
 
-    mode: str  # bridge, none, host, or a network name
+    network: str  # the network's name
+    network_id: str
+    ip_address: str
+    prefix_length: int
+    gateway: str
+    mac_address: str
+    id: str  # the endpoint's id in netd
+    aliases: tuple[str, ...] = ()  # other names the container has on that network
+
+
+@dataclasses.dataclass(frozen=True)
+class Sandbox:
+    """The container's network, as netd set it up: an endpoint on each network it is on, the
+    one it was created on first (none after it was disconnected from every network)."""
+
+    mode: str  # bridge (own namespace, on networks), none, host, or container:<id> (another's)
     netns: str  # "" for host networking
     hosts: str
     resolv_conf: str
-    network: str = ""
-    network_id: str = ""
-    ip_address: str = ""
-    prefix_length: int = 0
-    gateway: str = ""
-    mac_address: str = ""
-    endpoint_id: str = ""
+    endpoints: tuple[Endpoint, ...] = ()
     ports: tuple[Port, ...] = ()
 
 

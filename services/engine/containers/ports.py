@@ -49,9 +49,10 @@ class Sandboxes(Protocol):
         """
         ...
 
-    async def files(self, container_id: str) -> tuple[str, str]:
-        """The sandbox's /etc/hosts and /etc/resolv.conf as they are now (netd renders them
-        from every network the container is on). NotFound when it has no sandbox."""
+    async def current(self, container_id: str) -> Sandbox:
+        """The sandbox as it is now: every endpoint the container has (networks joined and left
+        since it was made included), and its /etc/hosts and /etc/resolv.conf, which netd renders
+        from all of them. NotFound when it has no sandbox."""
         ...
 
 

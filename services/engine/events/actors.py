@@ -29,10 +29,9 @@ def network(bus: EventBus, action: str, network_id: str, name: str, **extra: str
 
 
 def connections(bus: EventBus, c: Container, action: str) -> None:
-    """``connect`` or ``disconnect`` of ``c`` on its network, when it has one of its own."""
-    s = c.sandbox
-    if s is not None and s.network_id:
-        network(bus, action, s.network_id, s.network or s.mode, container=c.id)
+    """``connect`` or ``disconnect`` of ``c`` on each network it has an endpoint on."""
+    for e in c.sandbox.endpoints if c.sandbox is not None else ():
+        network(bus, action, e.network_id, e.network, container=c.id)
 
 
 def mounts(bus: EventBus, c: Container, action: str) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import grpc
 
 from estiba.netd.v1 import netd_pb2, netd_pb2_grpc
-from services.engine.containers.models import Port, Sandbox, Wiring
+from services.engine.containers.models import Endpoint, Port, Sandbox, Wiring
 from services.kit.grpcclient import call
 
 if TYPE_CHECKING:
@@ -46,24 +45,7 @@ class NetdSandboxes:
                 host_port=p.host_port,
             )
         reply = await call(self._stub.CreateSandbox, request, service="netd", timeout=TIMEOUT)
-        s = reply.sandbox
-        ports = tuple(Port(p.protocol, p.container_port, p.host_ip, p.host_port) for p in s.ports)
-        sandbox = Sandbox(
-            mode=s.mode, netns=s.netns_path, hosts=s.hosts, resolv_conf=s.resolv_conf, ports=ports
-        )
-        if not s.endpoints:
-            return sandbox
-        e = s.endpoints[0]
-        return dataclasses.replace(
-            sandbox,
-            network=e.network_name,
-            network_id=e.network_id,
-            ip_address=e.ip_address,
-            prefix_length=e.prefix_length,
-            gateway=e.gateway,
-            mac_address=e.mac_address,
-            endpoint_id=e.id,
-        )
+        return sandbox_from_proto(reply.sandbox)
 
     async def remove(self, container_id: str) -> None:
         request = netd_pb2.RemoveSandboxRequest(container_id=container_id)
@@ -73,7 +55,31 @@ class NetdSandboxes:
         request = netd_pb2.UpdateSandboxRequest(container_id=container_id, name=name)
         await call(self._stub.UpdateSandbox, request, service="netd", timeout=TIMEOUT)
 
-    async def files(self, container_id: str) -> tuple[str, str]:
+    async def current(self, container_id: str) -> Sandbox:
         request = netd_pb2.GetSandboxRequest(container_id=container_id, files=True)
         reply = await call(self._stub.GetSandbox, request, service="netd", timeout=TIMEOUT)
-        return reply.sandbox.hosts, reply.sandbox.resolv_conf
+        return sandbox_from_proto(reply.sandbox)
+
+
+def sandbox_from_proto(s: netd_pb2.Sandbox) -> Sandbox:
+    """netd's sandbox as the engine records it: every endpoint, in netd's order."""
+    return Sandbox(
+        mode=s.mode,
+        netns=s.netns_path,
+        hosts=s.hosts,
+        resolv_conf=s.resolv_conf,
+        endpoints=tuple(
+            Endpoint(
+                network=e.network_name,
+                network_id=e.network_id,
+                ip_address=e.ip_address,
+                prefix_length=e.prefix_length,
+                gateway=e.gateway,
+                mac_address=e.mac_address,
+                id=e.id,
+                aliases=tuple(e.aliases),
+            )
+            for e in s.endpoints
+        ),
+        ports=tuple(Port(p.protocol, p.container_port, p.host_ip, p.host_port) for p in s.ports),
+    )

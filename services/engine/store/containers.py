@@ -10,6 +10,7 @@ from typing import Any
 from services.engine.containers.models import (
     Container,
     ContainerSpec,
+    Endpoint,
     Health,
     Healthcheck,
     HealthResult,
@@ -153,11 +154,12 @@ def _sandbox_json(sandbox: Sandbox | None) -> str:
 
 
 def _from_row(row: Row) -> Container:
+    spec = _spec_of(row["spec"])
     return Container(
         id=row["id"],
         name=row["name"],
         image_id=row["image_id"],
-        spec=_spec_of(row["spec"]),
+        spec=spec,
         resolved=_resolved_of(row["resolved"]),
         created=row["created_at"],
         state=row["state"],
@@ -170,7 +172,7 @@ def _from_row(row: Row) -> Container:
         oom_killed=bool(row["oom_killed"]),
         restart_count=row["restart_count"],
         manually_stopped=bool(row["manually_stopped"]),
-        sandbox=_sandbox_of(row["sandbox"]),
+        sandbox=_sandbox_of(row["sandbox"], spec.network_aliases),
         health=health_from_dict(json.loads(row["health"] or "{}")),
     )
 
@@ -189,8 +191,8 @@ def _resolved_of(text: str) -> Resolved:
 
 
 @functools.lru_cache(maxsize=DECODED_CACHE)
-def _sandbox_of(text: str) -> Sandbox | None:
-    return sandbox_from_dict(json.loads(text))
+def _sandbox_of(text: str, aliases: tuple[str, ...]) -> Sandbox | None:
+    return sandbox_from_dict(json.loads(text), aliases)
 
 
 def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
@@ -218,10 +220,49 @@ def health_from_dict(data: dict[str, Any]) -> Health | None:
     return Health(data["status"], data["failing_streak"], log)
 
 
-def sandbox_from_dict(data: dict[str, Any]) -> Sandbox | None:
+def sandbox_from_dict(data: dict[str, Any], aliases: tuple[str, ...] = ()) -> Sandbox | None:
+    """The sandbox a row holds. ``aliases`` are the container's own (--network-alias), those of
+    its first network in a record written before the endpoints were kept in a list."""
     if not data:
         return None
-    return Sandbox(**{**data, "ports": tuple(Port(**p) for p in data.get("ports", ()))})
+    data = dict(data)
+    ports = tuple(Port(**p) for p in data.pop("ports", ()))
+    endpoints = data.pop("endpoints", None)
+    legacy = {key: data.pop(key, "") for key in _LEGACY_ENDPOINT}
+    if endpoints is None:  # one network's fields in the sandbox itself, maybe all empty
+        endpoints = [_legacy_endpoint(legacy, aliases)] if any(legacy.values()) else []
+    return Sandbox(
+        **data,
+        endpoints=tuple(
+            Endpoint(**{**e, "aliases": tuple(e.get("aliases", ()))}) for e in endpoints
+        ),
+        ports=ports,
+    )
+
+
+# What a sandbox recorded of its network before it recorded every endpoint (the first only).
+_LEGACY_ENDPOINT = (
+    "network",
+    "network_id",
+    "ip_address",
+    "prefix_length",
+    "gateway",
+    "mac_address",
+    "endpoint_id",
+)
+
+
+def _legacy_endpoint(fields: dict[str, Any], aliases: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "network": fields["network"],
+        "network_id": fields["network_id"],
+        "ip_address": fields["ip_address"],
+        "prefix_length": fields["prefix_length"] or 0,
+        "gateway": fields["gateway"],
+        "mac_address": fields["mac_address"],
+        "id": fields["endpoint_id"],
+        "aliases": aliases,
+    }
 
 
 def _resolved(data: dict[str, Any]) -> Resolved:

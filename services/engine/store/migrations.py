@@ -16,7 +16,7 @@ Version 6::
                   · spec (what the user asked for, JSON) · resolved (merged with the image, JSON)
                   · pid · conmon_pid · exit_code · error · started_at · finished_at
                   · oom_killed · restart_count · manually_stopped
-                  · sandbox (what netd set up: netns, addresses, hosts, resolv.conf; JSON)
+                  · sandbox (what netd set up: netns, every endpoint, hosts, resolv.conf; JSON)
                   · health (healthcheck status, failing streak and last results; JSON)
     volumes       name (PK) · driver · created_at · labels (JSON) · options (JSON)
                   a directory <state>/volumes/<name>/_data exists for every row

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from estiba.engine.v1 import containers_pb2 as pb
-from estiba.netd.v1 import netd_pb2
 from services.gateway.docker import networks_out
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -176,38 +175,19 @@ def health(h: pb.Health) -> dict[str, Any]:
     }
 
 
-def network_settings(c: pb.Container, sandbox: netd_pb2.Sandbox | None = None) -> dict[str, Any]:
-    """Every network the container is on, from netd's sandbox when the gateway has it (the
-    engine's record knows only the network the container was created on, not later connects).
+def network_settings(c: pb.Container) -> dict[str, Any]:
+    """Every network the container is on, from the engine's record (which follows connects and
+    disconnects).
 
     The top-level address fields are Docker's deprecated copy of the endpoint on the default
     network "bridge": empty for a container only on user-defined networks, as dockerd has them.
     """
     networks: dict[str, Any] = {}
-    if c.spec.network_mode.startswith("container:"):
-        pass  # it uses another container's namespace: no endpoint of its own
-    elif sandbox is not None and sandbox.mode == "bridge":
-        for e in sandbox.endpoints:
-            static = c.spec.ip_address if e.network_name == c.spec.network_mode else ""
-            networks[e.network_name] = networks_out.endpoint_settings(
-                e, name=c.name, short_id=c.id[:12], static_ip=static
-            )
-    else:
+    if not c.spec.network_mode.startswith("container:"):  # else no endpoint of its own
         for n in c.networks:
+            static = c.spec.ip_address if c.spec.network_mode in (n.name, n.network_id) else ""
             networks[n.name] = networks_out.endpoint_settings(
-                netd_pb2.Endpoint(
-                    id=n.endpoint_id,
-                    network_id=n.network_id,
-                    network_name=n.name,
-                    ip_address=n.ip_address,
-                    prefix_length=n.prefix_length,
-                    gateway=n.gateway,
-                    mac_address=n.mac_address,
-                    aliases=list(c.spec.network_aliases),
-                ),
-                name=c.name,
-                short_id=c.id[:12],
-                static_ip=c.spec.ip_address,
+                n, name=c.name, short_id=c.id[:12], static_ip=static
             )
     default = networks.get("bridge", {})
     return {
@@ -272,7 +252,7 @@ def mounts(c: pb.Container) -> list[dict[str, Any]]:
     ]
 
 
-def inspect(c: pb.Container, sandbox: netd_pb2.Sandbox | None = None) -> dict[str, Any]:
+def inspect(c: pb.Container) -> dict[str, Any]:
     args = list(c.path_and_args)
     base = c.state_dir
     return {
@@ -305,11 +285,11 @@ def inspect(c: pb.Container, sandbox: netd_pb2.Sandbox | None = None) -> dict[st
         },
         "Mounts": mounts(c),
         "Config": config(c),
-        "NetworkSettings": network_settings(c, sandbox),
+        "NetworkSettings": network_settings(c),
     }
 
 
-def summary(c: pb.Container, sandbox: netd_pb2.Sandbox | None = None) -> dict[str, Any]:
+def summary(c: pb.Container) -> dict[str, Any]:
     return {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -322,7 +302,7 @@ def summary(c: pb.Container, sandbox: netd_pb2.Sandbox | None = None) -> dict[st
         "State": c.state.status,
         "Status": status_text(c.state),
         "HostConfig": {"NetworkMode": c.spec.network_mode or "bridge"},
-        "NetworkSettings": {"Networks": network_settings(c, sandbox)["Networks"]},
+        "NetworkSettings": {"Networks": network_settings(c)["Networks"]},
         "Mounts": mounts(c),
     }
 

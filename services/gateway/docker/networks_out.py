@@ -1,4 +1,5 @@
-"""Docker's network JSON, built from netd's networks; and the predefined "host" and "none".
+"""Docker's network JSON, built from netd's networks; and the predefined "host" and "none";
+and a container's settings on one network, from the engine's record of it.
 
 netd manages bridge networks only: "host" and "none" are ways a container is networked, not
 networks it makes. Docker lists them as networks (drivers "host" and "null") and clients expect
@@ -15,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from estiba.engine.v1 import containers_pb2
 from estiba.netd.v1 import netd_pb2
 
 PREDEFINED = {"host": "host", "none": "null"}  # name → Docker's driver name
@@ -109,7 +111,7 @@ def endpoint(e: netd_pb2.Endpoint) -> dict[str, Any]:
 
 
 def endpoint_settings(
-    e: netd_pb2.Endpoint, *, name: str, short_id: str, static_ip: str = ""
+    n: containers_pb2.ContainerNetwork, *, name: str, short_id: str, static_ip: str = ""
 ) -> dict[str, Any]:
     """A container's EndpointSettings on one network (``NetworkSettings.Networks[name]``).
 
@@ -117,20 +119,20 @@ def endpoint_settings(
     short id, and DNSNames every name the embedded DNS answers for the container there (the
     name, the aliases, the short id); the default network has neither.
     """
-    named = e.network_name not in ("bridge", *PREDEFINED)
-    aliases = [*e.aliases, short_id] if named else list(e.aliases)
-    dns_names = list(dict.fromkeys([name, *e.aliases, short_id])) if named else None
+    named = n.name not in ("bridge", *PREDEFINED)
+    aliases = [*n.aliases, short_id] if named else list(n.aliases)
+    dns_names = list(dict.fromkeys([name, *n.aliases, short_id])) if named else None
     return {
         "IPAMConfig": {"IPv4Address": static_ip} if static_ip else None,
         "Links": None,
         "Aliases": aliases or None,
-        "MacAddress": e.mac_address,
+        "MacAddress": n.mac_address,
         "DriverOpts": None,
-        "NetworkID": e.network_id,
-        "EndpointID": e.id,
-        "Gateway": e.gateway,
-        "IPAddress": e.ip_address,
-        "IPPrefixLen": e.prefix_length,
+        "NetworkID": n.network_id,
+        "EndpointID": n.endpoint_id,
+        "Gateway": n.gateway,
+        "IPAddress": n.ip_address,
+        "IPPrefixLen": n.prefix_length,
         "IPv6Gateway": "",
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,

@@ -1,11 +1,9 @@
-"""Docker's container endpoints: each one call to the engine's Containers service (inspect and
-list also ask netd for the networks the containers are on now)."""
+"""Docker's container endpoints: each one call to the engine's Containers service (whose record
+of a container lists every network it is on now)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 from typing import Any
 
 from aiohttp import web
@@ -15,14 +13,13 @@ from services.gateway.docker import containers_in, containers_out, params
 from services.gateway.errors import json_response
 from services.gateway.hijack import MULTIPLEXED, RAW, frame
 from services.gateway.nodes import backends_of
-from services.gateway.routes import add, networks
+from services.gateway.routes import add
 from services.gateway.routes.attach import attach
 from services.kit import errors, reqctx
 from services.kit.grpcclient import call, stream
 
 TIMEOUT = 30.0
 LONG = 3600.0 * 24 * 365
-FULL_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def _stub(request: web.Request) -> Any:
@@ -51,25 +48,14 @@ async def create(request: web.Request) -> web.Response:
 async def list_(request: web.Request) -> web.Response:
     req = pb.ListContainersRequest(all=params.flag(request, "all"))
     params.filters_into(request, req.filters)
-    reply, sandboxes = await asyncio.gather(  # netd answers at once, not after the engine
-        call(_stub(request).List, req, service="engine", timeout=TIMEOUT),
-        networks.sandboxes_by_container(request),
-    )
-    items = [containers_out.summary(c, sandboxes.get(c.id)) for c in reply.containers]
+    reply = await call(_stub(request).List, req, service="engine", timeout=TIMEOUT)
+    items = [containers_out.summary(c) for c in reply.containers]
     limit = params.integer(request, "limit", -1)
     return json_response(items[:limit] if limit > 0 else items)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    ref = request.match_info["id"]
-    if FULL_ID.fullmatch(ref):  # the id is known already: ask the engine and netd at once
-        c, sandbox = await asyncio.gather(_get(request, ref), networks.sandbox_of(request, ref))
-        if c.id != ref:  # a name that looks like an id
-            sandbox = await networks.sandbox_of(request, c.id)
-    else:
-        c = await _get(request, ref)
-        sandbox = await networks.sandbox_of(request, c.id)
-    return json_response(containers_out.inspect(c, sandbox))
+    return json_response(containers_out.inspect(await _get(request, request.match_info["id"])))
 
 
 async def start(request: web.Request) -> web.Response:

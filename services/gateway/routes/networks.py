@@ -1,5 +1,6 @@
-"""Docker's network endpoints: each one call to netd (connect and disconnect first ask the
-engine for the container's full id), plus the predefined "host" and "none" networks."""
+"""Docker's network endpoints: each one call to netd (connect and disconnect also ask the
+engine for the container's full id first and to refresh its record after), plus the predefined
+"host" and "none" networks."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from estiba.netd.v1.netd_pb2_grpc import NetworksAsyncStub, SandboxesAsyncStub
 
 TIMEOUT = 30.0
-SETTINGS_TIMEOUT = 5.0  # a container's networks in inspect and ps: never worth a long wait
 
 
 def _networks(request: web.Request) -> NetworksAsyncStub:
@@ -149,7 +149,7 @@ async def connect(request: web.Request) -> web.Response:
         aliases=aliases,
     )
     await call(_sandboxes(request).Connect, req, service="netd", timeout=TIMEOUT)
-    await _refresh_files(request, container_id)
+    await _refresh_networks(request, container_id)
     await network_event(request, "connect", network, container=container_id)
     return web.Response(status=200)
 
@@ -162,14 +162,15 @@ async def disconnect(request: web.Request) -> web.Response:
         network=network.id,
     )
     await call(_sandboxes(request).Disconnect, req, service="netd", timeout=TIMEOUT)
-    await _refresh_files(request, req.container_id)
+    await _refresh_networks(request, req.container_id)
     await network_event(request, "disconnect", network, container=req.container_id)
     return web.Response(status=200)
 
 
-async def _refresh_files(request: web.Request, container_id: str) -> None:
-    """The container's /etc/hosts and /etc/resolv.conf follow its networks (the engine writes
-    them); a container removed meanwhile has none to follow."""
+async def _refresh_networks(request: web.Request, container_id: str) -> None:
+    """The engine's record of the container's networks (which inspect and ps show) and its
+    /etc/hosts and /etc/resolv.conf follow the change; a container removed meanwhile has none
+    to follow."""
     with contextlib.suppress(errors.NotFound):
         await call(
             backends_of(request).containers.RefreshNetworkFiles,
@@ -177,38 +178,6 @@ async def _refresh_files(request: web.Request, container_id: str) -> None:
             service="engine",
             timeout=TIMEOUT,
         )
-
-
-async def sandbox_of(request: web.Request, container_id: str) -> netd_pb2.Sandbox | None:
-    """netd's sandbox of a container, for its NetworkSettings: every network it is on now.
-
-    None when it has none (another container's namespace) or netd cannot answer: the engine's
-    record of the container's first network then speaks, so inspect never fails for it.
-    """
-    try:
-        reply = await call(
-            _sandboxes(request).GetSandbox,
-            netd_pb2.GetSandboxRequest(container_id=container_id),
-            service="netd",
-            timeout=SETTINGS_TIMEOUT,
-        )
-    except (errors.NotFound, errors.Unavailable, errors.DeadlineExceeded):
-        return None
-    return reply.sandbox
-
-
-async def sandboxes_by_container(request: web.Request) -> dict[str, netd_pb2.Sandbox]:
-    """Every sandbox on the node by container id, for a list of containers (one call)."""
-    try:
-        reply = await call(
-            _sandboxes(request).ListSandboxes,
-            netd_pb2.ListSandboxesRequest(),
-            service="netd",
-            timeout=SETTINGS_TIMEOUT,
-        )
-    except (errors.Unavailable, errors.DeadlineExceeded):
-        return {}
-    return {s.container_id: s for s in reply.sandboxes}
 
 
 def create_request(body: dict[str, Any]) -> netd_pb2.CreateNetworkRequest:

@@ -516,7 +516,9 @@ Global___ContainerState: _TypeAlias = ContainerState  # noqa: Y015
 
 @_typing.final
 class ContainerNetwork(_message.Message):
-    """The network a container is attached to, as netd set it up."""
+    """A network a container is on, as netd set it up: one of its endpoints, or for the "none" and
+    "host" modes the mode's name alone.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -527,10 +529,11 @@ class ContainerNetwork(_message.Message):
     GATEWAY_FIELD_NUMBER: _builtins.int
     MAC_ADDRESS_FIELD_NUMBER: _builtins.int
     ENDPOINT_ID_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The network's name, e.g. "bridge"."""
     network_id: _builtins.str
-    """The network's id."""
+    """The network's id; "" for none and host."""
     ip_address: _builtins.str
     """The container's address on it; "" for none and host."""
     prefix_length: _builtins.int
@@ -541,6 +544,10 @@ class ContainerNetwork(_message.Message):
     """The container interface's MAC address."""
     endpoint_id: _builtins.str
     """The endpoint's id in netd."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Other names the container has on this network (--network-alias, connect --alias)."""
+
     def __init__(
         self,
         *,
@@ -551,10 +558,11 @@ class ContainerNetwork(_message.Message):
         gateway: _builtins.str = ...,
         mac_address: _builtins.str = ...,
         endpoint_id: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint_id", b"endpoint_id", "gateway", b"gateway", "ip_address", b"ip_address", "mac_address", b"mac_address", "name", b"name", "network_id", b"network_id", "prefix_length", b"prefix_length"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "ip_address", b"ip_address", "mac_address", b"mac_address", "name", b"name", "network_id", b"network_id", "prefix_length", b"prefix_length"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -643,7 +651,9 @@ class Container(_message.Message):
 
     @_builtins.property
     def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContainerNetwork]:
-        """Its networks."""
+        """Every network it is on, the one it was created on first, then those it was connected to
+        (kept current by RefreshNetworkFiles); none for a container in another's namespace.
+        """
 
     @_builtins.property
     def published_ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortSpec]:
@@ -787,7 +797,9 @@ class ListContainersRequest(_message.Message):
     """Include containers that do not run."""
     @_builtins.property
     def filters(self) -> _containers.MessageMap[_builtins.str, Global___FilterValues]:
-        """Filters as Docker's: keys "label", "name", "id", "status", "ancestor", "exited"."""
+        """Filters as Docker's: keys "label", "name", "id", "status", "ancestor", "exited",
+        "network" (any network it is on, by name, id or id prefix), "health", ...
+        """
 
     def __init__(
         self,

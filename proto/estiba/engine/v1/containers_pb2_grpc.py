@@ -236,9 +236,10 @@ class ContainersServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RefreshNetworkFiles(self, request, context):
-        """Rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox as it is now, after the
-        container was connected to a network or disconnected from one (the name server of a
-        user-defined network answers the names on it). NOT_FOUND for an unknown container; a
+        """Refresh its networks and rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox
+        as it is now, after the container was connected to a network or disconnected from one:
+        Container.networks then lists every network it is on, and the name server of a
+        user-defined network answers the names on it. NOT_FOUND for an unknown container; a
         container without a sandbox of its own (host mode, another's namespace) is left alone.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -58,9 +58,10 @@ class ContainersStub:
     Rename: _grpc.UnaryUnaryMultiCallable[_containers_pb2.RenameContainerRequest, _containers_pb2.Empty]
     """Rename it."""
     RefreshNetworkFiles: _grpc.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]
-    """Rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox as it is now, after the
-    container was connected to a network or disconnected from one (the name server of a
-    user-defined network answers the names on it). NOT_FOUND for an unknown container; a
+    """Refresh its networks and rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox
+    as it is now, after the container was connected to a network or disconnected from one:
+    Container.networks then lists every network it is on, and the name server of a
+    user-defined network answers the names on it. NOT_FOUND for an unknown container; a
     container without a sandbox of its own (host mode, another's namespace) is left alone.
     """
     Resize: _grpc.UnaryUnaryMultiCallable[_containers_pb2.ResizeRequest, _containers_pb2.Empty]
@@ -112,9 +113,10 @@ class ContainersAsyncStub(ContainersStub):
     Rename: _aio.UnaryUnaryMultiCallable[_containers_pb2.RenameContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
     """Rename it."""
     RefreshNetworkFiles: _aio.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
-    """Rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox as it is now, after the
-    container was connected to a network or disconnected from one (the name server of a
-    user-defined network answers the names on it). NOT_FOUND for an unknown container; a
+    """Refresh its networks and rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox
+    as it is now, after the container was connected to a network or disconnected from one:
+    Container.networks then lists every network it is on, and the name server of a
+    user-defined network answers the names on it. NOT_FOUND for an unknown container; a
     container without a sandbox of its own (host mode, another's namespace) is left alone.
     """
     Resize: _aio.UnaryUnaryMultiCallable[_containers_pb2.ResizeRequest, _containers_pb2.Empty]  # type: ignore[assignment]
@@ -241,9 +243,10 @@ class ContainersServicer(metaclass=_abc_1.ABCMeta):
         request: _containers_pb2.GetContainerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_containers_pb2.Empty, _abc.Awaitable[_containers_pb2.Empty]]:
-        """Rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox as it is now, after the
-        container was connected to a network or disconnected from one (the name server of a
-        user-defined network answers the names on it). NOT_FOUND for an unknown container; a
+        """Refresh its networks and rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox
+        as it is now, after the container was connected to a network or disconnected from one:
+        Container.networks then lists every network it is on, and the name server of a
+        user-defined network answers the names on it. NOT_FOUND for an unknown container; a
         container without a sandbox of its own (host mode, another's namespace) is left alone.
         """
 
