@@ -58,9 +58,7 @@ class Transport:
         payload: bytes | None = None
         stream: BinaryIO | None = None
         if isinstance(body, (dict, list)):
-            import json  # only requests with a body pay for it (see client.jsontext)
-
-            payload = json.dumps(body).encode()
+            payload = jsontext.dumps(body).encode()
             sent["Content-Type"] = "application/json"
         elif body is not None:
             stream = body

@@ -8,7 +8,6 @@ added to the tar under a private name, as docker does.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import stat
@@ -16,7 +15,7 @@ import sys
 import tarfile
 
 from client import progress, urls
-from client.cli import output
+from client.cli import flags, output
 from client.errors import ClientError
 from client.transport import Transport
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("build", help="build an image from a Dockerfile")
     p.add_argument("-t", "--tag", action="append", default=[], help="name[:tag] (repeatable)")
     p.add_argument("-f", "--file", default="", help="the Dockerfile (default: PATH/Dockerfile)")
@@ -49,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.set_defaults(run=prune)
 
 
-def query(args: argparse.Namespace, dockerfile: str) -> list[tuple[str, str]]:
+def query(args: flags.Namespace, dockerfile: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = [("t", t) for t in args.tag]
     if dockerfile:
         out.append(("dockerfile", dockerfile))
@@ -194,7 +193,7 @@ class TarReader:
         pass
 
 
-def _context(args: argparse.Namespace) -> tuple[BinaryIO, str]:
+def _context(args: flags.Namespace) -> tuple[BinaryIO, str]:
     """The context tar (made as it is read) and the Dockerfile's name in it."""
     if args.path == "-":
         return sys.stdin.buffer, args.file
@@ -218,7 +217,7 @@ def _context(args: argparse.Namespace) -> tuple[BinaryIO, str]:
     return TarReader(context_tar(root, extra)), name  # type: ignore[return-value]
 
 
-def build(args: argparse.Namespace, api: Transport) -> int:
+def build(args: flags.Namespace, api: Transport) -> int:
     source, dockerfile = _context(args)
     path = "/build?" + urls.urlencode(query(args, dockerfile))
     aux: dict[str, object] = {}
@@ -245,7 +244,7 @@ def build(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def prune(args: argparse.Namespace, api: Transport) -> int:
+def prune(args: flags.Namespace, api: Transport) -> int:
     _, data = api.request("POST", "/build/prune", query={"all": "1" if args.all else "0"})
     reply = json.loads(data or b"{}")
     deleted = reply.get("CachesDeleted") or []

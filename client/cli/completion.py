@@ -9,9 +9,9 @@ zsh runs the same function through its ``bashcompinit`` layer.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from client.cli import flags
 from client.errors import ClientError
 from client.transport import Transport, resolve_host
 
@@ -41,7 +41,7 @@ FLAG_VALUES = {
 }  # fmt: skip
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
     p.add_argument("shell", choices=["bash", "zsh"])
     p.set_defaults(run=script)
@@ -95,22 +95,21 @@ def complete(argv: list[str]) -> int:
 # -- the script ----------------------------------------------------------------------------
 
 
-def _options(parser: argparse.ArgumentParser) -> tuple[list[str], list[str]]:
+def _options(parser: flags.Parser) -> tuple[list[str], list[str]]:
     """All option strings of a parser, and those that take a value."""
-    flags: list[str] = []
+    names: list[str] = []
     valued: list[str] = []
-    for action in parser._actions:
-        flags += action.option_strings
-        if action.option_strings and action.nargs != 0:
-            valued += action.option_strings
-    return flags, valued
+    for arg in parser.arguments:
+        names += arg.option_strings
+        if arg.takes_value:
+            valued += arg.option_strings
+    return names, valued
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return {name: p for name, p in action.choices.items() if not name.startswith("_")}
-    return {}
+def _subparsers(parser: flags.Parser) -> dict[str, flags.Parser]:
+    if parser.subcommands is None:
+        return {}
+    return {n: p for n, p in parser.subcommands.choices.items() if not n.startswith("_")}
 
 
 def _tables() -> dict[str, Any]:
@@ -118,17 +117,17 @@ def _tables() -> dict[str, Any]:
 
     root = build_parser()
     commands = _subparsers(root)
-    flags: dict[str, list[str]] = {}
+    option_names: dict[str, list[str]] = {}
     valued: dict[str, list[str]] = {}
     verbs: dict[str, list[str]] = {}
     for name, parser in commands.items():
-        flags[name], valued[name] = _options(parser)
+        option_names[name], valued[name] = _options(parser)
         subs = _subparsers(parser)
         if subs:
             verbs[name] = sorted(subs)
             for verb, verb_parser in subs.items():
-                flags[f"{name} {verb}"], valued[f"{name} {verb}"] = _options(verb_parser)
-    return {"commands": sorted(commands), "flags": flags, "valued": valued, "verbs": verbs}
+                option_names[f"{name} {verb}"], valued[f"{name} {verb}"] = _options(verb_parser)
+    return {"commands": sorted(commands), "flags": option_names, "valued": valued, "verbs": verbs}
 
 
 def _assoc(name: str, table: dict[str, Any]) -> str:
@@ -244,6 +243,6 @@ def render(shell: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def script(args: argparse.Namespace, api: Transport) -> int:
+def script(args: flags.Namespace, api: Transport) -> int:
     sys.stdout.write(render(args.shell))
     return 0

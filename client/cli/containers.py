@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import io
-import json
-import os
-import signal
 import sys
-import termios
-import tty
 
-from client import hijack, progress, urls, wire
-from client.cli import listings, output
+from client import hijack, jsontext, progress, urls, wire
+from client.cli import flags, listings, output
 from client.cli.refs import split_tag as _split_tag
 from client.cli.runflags import add_create_flags, create_body
+from client.cli.terminal import RawTerminal
 from client.cli.times import timestamp as _timestamp
 from client.errors import APIError, ClientError, NotFound
 from client.transport import Transport
 
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from typing import Any
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     for name, helptext in (
         ("run", "create and start a container"),
         ("create", "create a container"),
@@ -115,7 +108,7 @@ def _create(api: Transport, name: str, body: dict[str, Any], node: str = "") -> 
         output.error(f"Unable to find image '{_with_tag(body['Image'])}' locally")
         pull(api, body["Image"], node=node)
         _, data = api.request("POST", "/containers/create", query=query, body=body)
-    reply = json.loads(data)
+    reply = jsontext.loads(data)
     for warning in reply.get("Warnings") or []:
         output.error(f"WARNING: {warning}")
     return str(reply["Id"])
@@ -160,12 +153,12 @@ def _start(api: Transport, cid: str) -> None:
         raise StartFailed(exc.message) from exc
 
 
-def create(args: argparse.Namespace, api: Transport) -> int:
+def create(args: flags.Namespace, api: Transport) -> int:
     output.line(_create(api, args.name, create_body(args), args.node))
     return 0
 
 
-def run(args: argparse.Namespace, api: Transport) -> int:
+def run(args: flags.Namespace, api: Transport) -> int:
     body = create_body(args)
     cid = _create(api, args.name, body, args.node)
     if args.detach:
@@ -221,7 +214,7 @@ def _attach_and_start(
             sock.close()
             waiter.close()
             raise
-    with _terminal(api, cid, tty and stdin):
+    with RawTerminal(api, f"/containers/{cid}/resize", tty and stdin):
         if stdin:
             keys = hijack.DETACH_KEYS if tty and not detach_keys else None
             attachment.pump_stdin(sys.stdin.buffer, keys)
@@ -240,40 +233,12 @@ def _wait_result(sock: Any, waiting: Any) -> int:
         data = b""
     sock.close()
     try:
-        result = json.loads(data[data.index(b"{") : data.rindex(b"}") + 1])
+        result = jsontext.loads(data[data.index(b"{") : data.rindex(b"}") + 1])
     except ValueError as exc:
         raise ClientError("lost the connection while waiting for the container") from exc
     if result.get("Error"):
         raise ClientError(str(result["Error"].get("Message")))
     return int(result.get("StatusCode", 0))
-
-
-@contextlib.contextmanager
-def _terminal(api: Transport, cid: str, raw: bool, *, resize_path: str = "") -> Iterator[None]:
-    """Raw mode for the local terminal while attached; its size follows the window's."""
-    if not raw or not os.isatty(0):
-        yield
-        return
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-
-    def resize(*_: object) -> None:
-        cols, rows = os.get_terminal_size(fd)
-        with contextlib.suppress(ClientError):
-            api.request(
-                "POST",
-                resize_path or f"/containers/{cid}/resize",
-                query={"h": str(rows), "w": str(cols)},
-            )
-
-    previous = signal.signal(signal.SIGWINCH, resize)
-    tty.setraw(fd)
-    try:
-        resize()
-        yield
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        signal.signal(signal.SIGWINCH, previous)
 
 
 # -- lifecycle ---------------------------------------------------------------------------
@@ -309,7 +274,7 @@ def _each(
     return 1 if failed else 0
 
 
-def start(args: argparse.Namespace, api: Transport) -> int:
+def start(args: flags.Namespace, api: Transport) -> int:
     if args.attach or args.interactive:
         if len(args.containers) > 1:
             raise ClientError("you cannot start and attach multiple containers at once")
@@ -326,7 +291,7 @@ def start(args: argparse.Namespace, api: Transport) -> int:
     return _each(api, args.containers, "POST", "/containers/{}/start")
 
 
-def _stop_query(args: argparse.Namespace) -> dict[str, str]:
+def _stop_query(args: flags.Namespace) -> dict[str, str]:
     query = {}
     if args.time is not None:
         query["t"] = str(args.time)
@@ -335,43 +300,43 @@ def _stop_query(args: argparse.Namespace) -> dict[str, str]:
     return query
 
 
-def stop(args: argparse.Namespace, api: Transport) -> int:
+def stop(args: flags.Namespace, api: Transport) -> int:
     q = _stop_query(args)
     return _each(api, args.containers, "POST", "/containers/{}/stop", q)
 
 
-def restart(args: argparse.Namespace, api: Transport) -> int:
+def restart(args: flags.Namespace, api: Transport) -> int:
     q = _stop_query(args)
     return _each(api, args.containers, "POST", "/containers/{}/restart", q)
 
 
-def kill(args: argparse.Namespace, api: Transport) -> int:
+def kill(args: flags.Namespace, api: Transport) -> int:
     q = {"signal": args.signal}
     return _each(api, args.containers, "POST", "/containers/{}/kill", q)
 
 
-def rm(args: argparse.Namespace, api: Transport) -> int:
+def rm(args: flags.Namespace, api: Transport) -> int:
     q = {"force": "1" if args.force else "0", "v": "1" if args.volumes else "0"}
     return _each(api, args.containers, "DELETE", "/containers/{}", q)
 
 
-def pause(args: argparse.Namespace, api: Transport) -> int:
+def pause(args: flags.Namespace, api: Transport) -> int:
     return _each(api, args.containers, "POST", "/containers/{}/pause")
 
 
-def unpause(args: argparse.Namespace, api: Transport) -> int:
+def unpause(args: flags.Namespace, api: Transport) -> int:
     return _each(api, args.containers, "POST", "/containers/{}/unpause")
 
 
-def rename(args: argparse.Namespace, api: Transport) -> int:
+def rename(args: flags.Namespace, api: Transport) -> int:
     api.request("POST", f"/containers/{args.container}/rename", query={"name": args.new_name})
     return 0
 
 
-def wait(args: argparse.Namespace, api: Transport) -> int:
+def wait(args: flags.Namespace, api: Transport) -> int:
     def one(name: str) -> None:
         _, data = api.request("POST", f"/containers/{name}/wait")
-        output.line(str(json.loads(data)["StatusCode"]))
+        output.line(str(jsontext.loads(data)["StatusCode"]))
 
     failed = False
     for name in args.containers:
@@ -396,7 +361,7 @@ def _inspect_path(kind: str, name: str) -> str:
     }[kind]
 
 
-def inspect(args: argparse.Namespace, api: Transport) -> int:
+def inspect(args: flags.Namespace, api: Transport) -> int:
     """Docker's order of search: a container, an image, a network, a volume of that name."""
     found: list[Any] = []
     failed = False
@@ -421,7 +386,7 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
 # -- ps, logs, attach --------------------------------------------------------------------
 
 
-def logs(args: argparse.Namespace, api: Transport) -> int:
+def logs(args: flags.Namespace, api: Transport) -> int:
     info = api.get_json(f"/containers/{args.container}/json")
     query = {
         "stdout": "1",
@@ -442,7 +407,7 @@ def logs(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def attach(args: argparse.Namespace, api: Transport) -> int:
+def attach(args: flags.Namespace, api: Transport) -> int:
     info = api.get_json(f"/containers/{args.container}/json")
     if not info["State"]["Running"]:
         raise ClientError("You cannot attach to a stopped container, start it first")

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from client import launcher
-from client.cli import output
+from client.cli import flags, output
 from client.transport import Transport
 
 DEFAULT_ROOT = Path("/var/lib/estiba")
 DEFAULT_RUN_DIR = Path("/run/estiba")
 
 
-def _dirs(p: argparse.ArgumentParser) -> None:
+def _dirs(p: flags.Parser) -> None:
     p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="state directory")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="sockets and pid files")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("up", help="start estiba's services on this machine")
     _dirs(p)
     p.add_argument("-d", "--detach", action="store_true", help="run in the background")
@@ -33,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=down)
 
 
-def up(args: argparse.Namespace, api: Transport | None) -> int:
+def up(args: flags.Namespace, api: Transport | None) -> int:
     root, run_dir = args.root.absolute(), args.run_dir.absolute()
     cmd = launcher.supervisor_command(root, run_dir, args.listen, args.registry_addr, args.config)
     if not args.detach:
@@ -50,7 +49,7 @@ def up(args: argparse.Namespace, api: Transport | None) -> int:
     return 0
 
 
-def down(args: argparse.Namespace, api: Transport | None) -> int:
+def down(args: flags.Namespace, api: Transport | None) -> int:
     pid = launcher.down(args.run_dir.absolute())
     if pid is None:
         output.line("estiba is not running")

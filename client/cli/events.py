@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from datetime import datetime
 
-from client.cli import output, output_format
+from client.cli import flags, output, output_format
 from client.cli.times import timestamp
 from client.transport import Transport
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 BILLION = 1_000_000_000
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("events", help="show events as they happen")
     p.add_argument("--since", default="", help="also events since this time (10m, RFC 3339, Unix)")
     p.add_argument("--until", default="", help="stop at this time")
@@ -31,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=events)
 
 
-def events(args: argparse.Namespace, api: Transport) -> int:
+def events(args: flags.Namespace, api: Transport) -> int:
     as_json = args.format in ("json", "{{json .}}")
     template = output_format.compile_(args.format) if args.format and not as_json else None
     query: dict[str, str] = {}

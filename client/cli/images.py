@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
 
 from client import progress, urls
-from client.cli import listings, output, output_format, output_rows
+from client.cli import flags, listings, output, output_format, output_rows
 from client.cli.refs import split_tag as _split_tag
 from client.errors import APIError, ClientError
 from client.transport import Transport
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("pull", help="pull an image from a registry")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, only the name")
     p.add_argument("image")
@@ -48,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("history", help="show an image's history")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="only the ids")
-    p.add_argument("-H", "--human", default=True, action=argparse.BooleanOptionalAction)
+    p.add_argument("-H", "--human", default=True, action=flags.BooleanOptionalAction)
     output.add_format_flag(p)
     p.add_argument("image")
     p.set_defaults(run=history)
@@ -76,7 +75,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v.set_defaults(run=bootstrap)
 
 
-def pull_cmd(args: argparse.Namespace, api: Transport) -> int:
+def pull_cmd(args: flags.Namespace, api: Transport) -> int:
     name, tag_ = _split_tag(args.image)
     if "@" not in args.image and ":" not in args.image.rsplit("/", 1)[-1] and not args.quiet:
         output.line("Using default tag: latest")
@@ -87,7 +86,7 @@ def pull_cmd(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def push(args: argparse.Namespace, api: Transport) -> int:
+def push(args: flags.Namespace, api: Transport) -> int:
     name, tag_ = _split_tag(args.image)
     from client.credentials import auth_header  # pathlib and the credential file: push only
 
@@ -106,7 +105,7 @@ def push(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def rmi(args: argparse.Namespace, api: Transport) -> int:
+def rmi(args: flags.Namespace, api: Transport) -> int:
     failed = False
     query = {"force": "1" if args.force else "0", "noprune": "1" if args.no_prune else "0"}
     for name in args.images:
@@ -122,7 +121,7 @@ def rmi(args: argparse.Namespace, api: Transport) -> int:
     return 1 if failed else 0
 
 
-def tag(args: argparse.Namespace, api: Transport) -> int:
+def tag(args: flags.Namespace, api: Transport) -> int:
     repo, tag_ = _split_tag(args.target)
     api.request(
         "POST",
@@ -132,7 +131,7 @@ def tag(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def history(args: argparse.Namespace, api: Transport) -> int:
+def history(args: flags.Namespace, api: Transport) -> int:
     entries = api.get_json(f"/images/{urls.quote(args.image, safe='/:@')}/history")
     if args.quiet:
         for e in entries:
@@ -156,7 +155,7 @@ def _history_row(e: dict[str, Any], no_trunc: bool, human: bool) -> dict[str, An
     }
 
 
-def save(args: argparse.Namespace, api: Transport) -> int:
+def save(args: flags.Namespace, api: Transport) -> int:
     if not args.output and sys.stdout.isatty():
         raise ClientError("refusing to write an archive to a terminal; use -o or redirect")
     query = [("names", n) for n in args.images]
@@ -171,7 +170,7 @@ def save(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def load(args: argparse.Namespace, api: Transport) -> int:
+def load(args: flags.Namespace, api: Transport) -> int:
     source = open(args.input, "rb") if args.input else sys.stdin.buffer  # noqa: SIM115
     try:
         messages = api.upload_json(
@@ -184,7 +183,7 @@ def load(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def import_(args: argparse.Namespace, api: Transport) -> int:
+def import_(args: flags.Namespace, api: Transport) -> int:
     query: list[tuple[str, str]] = [("fromSrc", "-"), ("message", args.message)]
     if args.reference:
         repo, tag_ = _split_tag(args.reference)
@@ -205,7 +204,7 @@ def import_(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def bootstrap(args: argparse.Namespace, api: Transport) -> int:
+def bootstrap(args: flags.Namespace, api: Transport) -> int:
     _, tag_ = _split_tag(args.reference)
     body = {
         "reference": args.reference,

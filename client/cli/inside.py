@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
-import base64
-import io
-import json
 import os
 import sys
-import tarfile
-from pathlib import Path
 
-from client import hijack, urls
-from client.cli import output
-from client.cli.containers import _terminal
+from client import hijack, jsontext, urls
+from client.cli import flags, output
 from client.cli.refs import split_tag
-from client.errors import ClientError, NotFound
+from client.cli.terminal import RawTerminal
+from client.errors import ClientError
 from client.transport import Transport
 
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:
-    from typing import Any
+    pass
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("exec", help="run a command in a running container")
     p.add_argument("-i", "--interactive", action="store_true")
     p.add_argument("-t", "--tty", action="store_true")
@@ -32,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-u", "--user", default="")
     p.add_argument("-w", "--workdir", default="")
     p.add_argument("container")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    p.add_argument("command", nargs=flags.REMAINDER)
     p.set_defaults(run=exec_)
     p = sub.add_parser("cp", help="copy files between a container and the local filesystem")
     p.add_argument("source")
@@ -66,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(run=stats)
 
 
-def exec_(args: argparse.Namespace, api: Transport) -> int:
+def exec_(args: flags.Namespace, api: Transport) -> int:
     command = [c for c in args.command if c != "--"] if args.command[:1] == ["--"] else args.command
     if not command:
         raise ClientError("exec needs a command")
@@ -81,17 +75,17 @@ def exec_(args: argparse.Namespace, api: Transport) -> int:
         "AttachStderr": not args.detach,
     }
     _, data = api.request("POST", f"/containers/{args.container}/exec", body=body)
-    exec_id = json.loads(data)["Id"]
+    exec_id = jsontext.loads(data)["Id"]
     if args.detach:
         api.request("POST", f"/exec/{exec_id}/start", body={"Detach": True, "Tty": args.tty})
         return 0
     sock = hijack.open_socket(api.host)
-    payload = json.dumps({"Detach": False, "Tty": args.tty}).encode()
+    payload = jsontext.dumps({"Detach": False, "Tty": args.tty}).encode()
     started = hijack.request(sock, "POST", f"/exec/{exec_id}/start", {}, upgrade=True, body=payload)
     if started.status not in (101, 200):
         raise hijack.error_of(started)
     attachment = hijack.Attachment(sock, started.leftover(), tty=args.tty)
-    with _terminal(api, "", args.tty and args.interactive, resize_path=f"/exec/{exec_id}/resize"):
+    with RawTerminal(api, f"/exec/{exec_id}/resize", args.tty and args.interactive):
         if args.interactive:
             attachment.pump_stdin(sys.stdin.buffer, None)
         else:
@@ -101,78 +95,19 @@ def exec_(args: argparse.Namespace, api: Transport) -> int:
     return int(info.get("ExitCode") or 0)
 
 
-def _split(spec: str) -> tuple[str, str] | None:
-    """ "container:/path" → (container, path); a local path → None."""
-    if spec.startswith(("/", ".")) or ":" not in spec:
-        return None
-    container, _, path = spec.partition(":")
-    return container, path
+def cp(args: flags.Namespace, api: Transport) -> int:
+    from client.cli import copying  # tarfile and pathlib: only cp pays for them
+
+    return copying.cp(args, api)
 
 
-def cp(args: argparse.Namespace, api: Transport) -> int:
-    src, dst = _split(args.source), _split(args.destination)
-    if (src is None) == (dst is None):
-        raise ClientError("copying between containers or between local paths is not supported")
-    if src is not None:
-        return _copy_out(api, src[0], src[1], Path(args.destination))
-    assert dst is not None
-    return _copy_in(api, Path(args.source), dst[0], dst[1])
-
-
-def _copy_out(api: Transport, container: str, path: str, target: Path) -> int:
-    query = urls.urlencode({"path": path})
-    data = b"".join(api.stream_bytes("GET", f"/containers/{container}/archive?{query}"))
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        members = tar.getmembers()
-        if target.is_dir():
-            tar.extractall(target, filter="tar")
-            return 0
-        if not members:
-            return 0
-        top = members[0].name.split("/")[0]
-        for member in members:
-            member.name = str(Path(target.name) / Path(member.name).relative_to(top))
-        tar.extractall(target.parent, members=members, filter="tar")
-    return 0
-
-
-def _copy_in(api: Transport, source: Path, container: str, path: str) -> int:
-    if not source.exists():
-        raise ClientError(f"no such file or directory: {source}")
-    name = source.name
-    directory = path
-    try:
-        info = _stat(api, container, path)
-        is_dir = bool(info["mode"] & (1 << 31))
-    except NotFound:
-        is_dir = False
-        directory, _, name = path.rstrip("/").rpartition("/")
-        directory = directory or "/"
-    if not is_dir and not path.endswith("/") and directory == path:
-        directory, _, name = path.rstrip("/").rpartition("/")
-        directory = directory or "/"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(source, arcname=name)
-    buffer.seek(0)
-    query = {"path": directory, "noOverwriteDirNonDir": "true"}
-    api.upload_put(f"/containers/{container}/archive", buffer, query=query)
-    return 0
-
-
-def _stat(api: Transport, container: str, path: str) -> dict[str, Any]:
-    headers = api.head(f"/containers/{container}/archive", query={"path": path})
-    raw = headers.get("X-Docker-Container-Path-Stat", "")
-    return dict(json.loads(base64.b64decode(raw))) if raw else {"mode": 0}
-
-
-def diff(args: argparse.Namespace, api: Transport) -> int:
+def diff(args: flags.Namespace, api: Transport) -> int:
     for change in api.get_json(f"/containers/{args.container}/changes") or []:
         output.line(f"{'CAD'[change['Kind']]} {change['Path']}")
     return 0
 
 
-def commit(args: argparse.Namespace, api: Transport) -> int:
+def commit(args: flags.Namespace, api: Transport) -> int:
     query: list[tuple[str, str]] = [
         ("container", args.container),
         ("comment", args.message),
@@ -184,11 +119,11 @@ def commit(args: argparse.Namespace, api: Transport) -> int:
         query += [("repo", repo), ("tag", tag)]
     query += [("changes", change) for change in args.change]
     _, data = api.request("POST", "/commit?" + urls.urlencode(query))
-    output.line(json.loads(data)["Id"])
+    output.line(jsontext.loads(data)["Id"])
     return 0
 
 
-def export(args: argparse.Namespace, api: Transport) -> int:
+def export(args: flags.Namespace, api: Transport) -> int:
     if not args.output and os.isatty(1):
         raise ClientError("refusing to write a tar to a terminal; use -o or redirect")
     target = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
@@ -201,7 +136,7 @@ def export(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def port(args: argparse.Namespace, api: Transport) -> int:
+def port(args: flags.Namespace, api: Transport) -> int:
     ports = api.get_json(f"/containers/{args.container}/json")["NetworkSettings"]["Ports"] or {}
     wanted = args.private if "/" in args.private or not args.private else f"{args.private}/tcp"
     for key, bindings in sorted(ports.items()):
@@ -216,13 +151,13 @@ def port(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def top(args: argparse.Namespace, api: Transport) -> int:
+def top(args: flags.Namespace, api: Transport) -> int:
     data = api.get_json(f"/containers/{args.container}/top")
     output.table(data["Titles"], data["Processes"])
     return 0
 
 
-def stats(args: argparse.Namespace, api: Transport) -> int:
+def stats(args: flags.Namespace, api: Transport) -> int:
     names = args.containers or [c["Id"][:12] for c in api.get_json("/containers/json")]
     rows = []
     for name in names:

@@ -1,12 +1,14 @@
 """``ps`` and ``images``: the two listings people and scripts run most.
 
-They import only what their default output needs (``client.cli.quick`` runs them without even
-argparse); a ``--format`` beyond a plain table of fields brings in the template engine and json.
-Arguments are argparse's namespace, or ``quick``'s object with the same attributes.
+They import only what their default output needs (``client.cli.quick`` runs them without
+building the full parser); a ``--format`` beyond a plain table of fields brings in the template
+engine.
+Arguments are the parser's namespace, or ``quick``'s object with the same attributes.
 """
 
 from __future__ import annotations
 
+from client import jsontext
 from client.cli import output, output_format, output_rows
 
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
@@ -41,9 +43,7 @@ def images(args: Any, api: Transport) -> int:
         filters.setdefault("reference", []).append(args.reference)
     query = {"all": "1" if args.all else "0"}
     if filters:
-        import json  # only a listing with filters pays for it (see client.jsontext)
-
-        query["filters"] = json.dumps(filters)
+        query["filters"] = jsontext.dumps(filters)
     found: list[dict[str, Any]] = api.get_json("/images/json", query=query)
     if args.quiet:
         for image in found:

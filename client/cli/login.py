@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import sys
 
 from client import credentials
-from client.cli import output
+from client.cli import flags, output
 from client.errors import ClientError
 from client.transport import Transport
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("login", help="log in to a registry")
     p.add_argument("-u", "--username", default="")
     p.add_argument("-p", "--password", default="")
@@ -30,7 +29,7 @@ def _server(value: str) -> str:
     )
 
 
-def login(args: argparse.Namespace, api: Transport) -> int:
+def login(args: flags.Namespace, api: Transport) -> int:
     server = _server(args.server)
     user = args.username or input("Username: ")
     if args.password_stdin:
@@ -46,7 +45,7 @@ def login(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def logout(args: argparse.Namespace, api: Transport) -> int:
+def logout(args: flags.Namespace, api: Transport) -> int:
     server = _server(args.server)
     if credentials.remove(server):
         output.line(f"Removing login credentials for {server}")

@@ -6,7 +6,7 @@ container's command cannot be invoked and 127 when it is not found, with one lin
 and no traceback.
 
 A command line of ``ps`` or ``images`` with only their switches is read by
-``client.cli.quick`` without argparse; every other by ``client.cli.parser``.
+``client.cli.quick``; every other by ``client.cli.parser``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _parse(argv: list[str]) -> tuple[Any, Any]:
     parser = build_parser(command)
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse's usage errors exit 2; docker's exit 125
+    except SystemExit as exc:  # usage errors exit 2, as argparse's; docker's exit 125
         sys.exit(EXIT_ESTIBA_ERROR if exc.code == 2 else exc.code)
     if not getattr(args, "run", None):
         parser.print_help()

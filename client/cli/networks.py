@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from client import urls
-from client.cli import output, output_format, output_rows
+from client.cli import flags, output, output_format, output_rows
 from client.errors import APIError, NotFound
 from client.transport import Transport
 
@@ -21,7 +20,7 @@ PRUNE_WARNING = (
 )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("network", help="manage networks")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, prog=p.prog)
     v = verbs.add_parser("create", help="create a network")
@@ -73,7 +72,7 @@ def _path(network: str, tail: str = "") -> str:
     return f"/networks/{urls.quote(network, safe='')}{tail}"
 
 
-def create(args: argparse.Namespace, api: Transport) -> int:
+def create(args: flags.Namespace, api: Transport) -> int:
     config = {"Subnet": args.subnet, "Gateway": args.gateway, "IPRange": args.ip_range}
     body = {
         "Name": args.name,
@@ -95,7 +94,7 @@ def create(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def ls(args: argparse.Namespace, api: Transport) -> int:
+def ls(args: flags.Namespace, api: Transport) -> int:
     found: list[dict[str, Any]] = api.get_json("/networks", query=output.filter_query(args.filter))
     found.sort(key=lambda n: str(n["Name"]))
     ids = [n["Id"] if args.no_trunc else n["Id"][:12] for n in found]
@@ -108,7 +107,7 @@ def ls(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def inspect(args: argparse.Namespace, api: Transport) -> int:
+def inspect(args: flags.Namespace, api: Transport) -> int:
     found: list[Any] = []
     failed = False
     for name in args.networks:
@@ -121,7 +120,7 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
     return 1 if failed else 0
 
 
-def rm(args: argparse.Namespace, api: Transport) -> int:
+def rm(args: flags.Namespace, api: Transport) -> int:
     failed = False
     for name in args.networks:
         try:
@@ -134,7 +133,7 @@ def rm(args: argparse.Namespace, api: Transport) -> int:
     return 1 if failed else 0
 
 
-def prune(args: argparse.Namespace, api: Transport) -> int:
+def prune(args: flags.Namespace, api: Transport) -> int:
     if not args.force:
         sys.stdout.write(PRUNE_WARNING)
         sys.stdout.flush()
@@ -149,7 +148,7 @@ def prune(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def connect(args: argparse.Namespace, api: Transport) -> int:
+def connect(args: flags.Namespace, api: Transport) -> int:
     endpoint: dict[str, Any] = {"Aliases": args.alias}
     if args.ip:
         endpoint["IPAMConfig"] = {"IPv4Address": args.ip}
@@ -158,7 +157,7 @@ def connect(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def disconnect(args: argparse.Namespace, api: Transport) -> int:
+def disconnect(args: flags.Namespace, api: Transport) -> int:
     body = {"Container": args.container, "Force": args.force}
     api.request("POST", _path(args.network, "/disconnect"), body=body)
     return 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-from client.cli import output, output_format
+from client.cli import flags, output, output_format
 from client.transport import Transport
 
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
@@ -18,7 +16,7 @@ DEFAULT_NODES = (
 HEADERS = {"Containers": "CONTAINERS (RUNNING/ALL)", "Address": "ENGINE ADDRESS"}
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("node", help="list the nodes behind the gateway")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     v = verbs.add_parser("ls", help="list nodes with their health and counts")
@@ -42,7 +40,7 @@ def row(n: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ls(args: argparse.Namespace, api: Transport) -> int:
+def ls(args: flags.Namespace, api: Transport) -> int:
     """Exit 0 when every node is healthy, 1 otherwise (the list is printed either way)."""
     nodes: list[dict[str, Any]] = api.get_json("/estiba/v1/nodes", versioned=False)
     if args.quiet:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 
+from client import jsontext
+
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Sequence
+
+    from client.cli import flags
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -55,14 +58,10 @@ def filters(items: list[str]) -> dict[str, list[str]]:
 def filter_query(items: list[str]) -> dict[str, str]:
     """The query that carries ``-f`` flags: ``{"filters": JSON}``, or nothing without them."""
     found = filters(items)
-    if not found:
-        return {}
-    import json  # only a listing with filters pays for it (see client.jsontext)
-
-    return {"filters": json.dumps(found)}
+    return {"filters": jsontext.dumps(found)} if found else {}
 
 
-def add_format_flag(parser: argparse.ArgumentParser, help_suffix: str = "") -> None:
+def add_format_flag(parser: flags.Parser, help_suffix: str = "") -> None:
     """The ``--format`` flag (``-f`` where docker has it is added by the command)."""
     parser.add_argument(
         "--format",

@@ -6,11 +6,10 @@ Accounts and permissions (``user``, ``team``, ``robot``, ``grant``, ``anonymous`
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from client import urls
-from client.cli import output, registry_access
+from client.cli import flags, output, registry_access
 from client.cli.registry_access import BASE
 from client.transport import Transport
 
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("registry", help="administer estiba's registry")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     v = verbs.add_parser("ls", help="list repositories")
@@ -69,16 +68,16 @@ def _print_names(names: list[str], fmt: str | None) -> int:
     return 0
 
 
-def ls(args: argparse.Namespace, api: Transport) -> int:
+def ls(args: flags.Namespace, api: Transport) -> int:
     return _print_names(_all_pages(api, f"{BASE}/repositories", "names"), args.format)
 
 
-def tags(args: argparse.Namespace, api: Transport) -> int:
+def tags(args: flags.Namespace, api: Transport) -> int:
     path = f"{BASE}/repositories/{_path(args.repository)}/tags"
     return _print_names(_all_pages(api, path, "tags"), args.format)
 
 
-def du(args: argparse.Namespace, api: Transport) -> int:
+def du(args: flags.Namespace, api: Transport) -> int:
     query = {"repository": args.repository} if args.repository else None
     data: dict[str, Any] = api.get_json(f"{BASE}/usage", versioned=False, query=query)
     if args.format == "json":
@@ -109,7 +108,7 @@ def du(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def rm(args: argparse.Namespace, api: Transport) -> int:
+def rm(args: flags.Namespace, api: Transport) -> int:
     target: str = args.target
     if "@" in target:
         repo, _, digest = target.partition("@")
@@ -130,7 +129,7 @@ def rm(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def gc(args: argparse.Namespace, api: Transport) -> int:
+def gc(args: flags.Namespace, api: Transport) -> int:
     query = {"dry_run": "1"} if args.dry_run else None
     _, data = api.request("POST", f"{BASE}/gc", versioned=False, query=query)
     report = json.loads(data)["report"]
@@ -155,7 +154,7 @@ def gc(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def uploads(args: argparse.Namespace, api: Transport) -> int:
+def uploads(args: flags.Namespace, api: Transport) -> int:
     data = api.get_json(f"{BASE}/uploads", versioned=False)
     output.table(
         ["ID", "REPOSITORY", "RECEIVED", "STARTED", "EXPIRES"],

@@ -3,14 +3,13 @@ the registry and what for, administered through the gateway."""
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import json
 import re
 import sys
 
 from client import urls
-from client.cli import output
+from client.cli import flags, output
 from client.errors import ClientError
 from client.transport import Transport
 
@@ -25,7 +24,7 @@ _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 if TYPE_CHECKING:
     from typing import Any
 
-    Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+    Sub = flags.Subcommands
 
 
 def parse_size(text: str) -> int:
@@ -53,7 +52,7 @@ def _call(api: Transport, method: str, path: str, body: Any = None, **query: str
     return json.loads(data) if data else {}
 
 
-def _password(args: argparse.Namespace) -> str:
+def _password(args: flags.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
     if args.password:
@@ -64,7 +63,7 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
-def _json_or(args: argparse.Namespace, data: Any) -> bool:
+def _json_or(args: flags.Namespace, data: Any) -> bool:
     if getattr(args, "format", None) == "json":
         output.line(json.dumps(data, indent=2))
         return True
@@ -105,12 +104,12 @@ def _users(verbs: Sub) -> None:
     v.set_defaults(run=user_rm)
 
 
-def _password_flags(p: argparse.ArgumentParser) -> None:
+def _password_flags(p: flags.Parser) -> None:
     p.add_argument("-p", "--password", default="")
     p.add_argument("--password-stdin", action="store_true")
 
 
-def user_ls(args: argparse.Namespace, api: Transport) -> int:
+def user_ls(args: flags.Namespace, api: Transport) -> int:
     data = _call(api, "GET", "/users")
     if not _json_or(args, data):
         rows = [[u["name"], "yes" if u["admin"] else "", ",".join(u["teams"]), u["created_at"]]
@@ -119,26 +118,26 @@ def user_ls(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def user_add(args: argparse.Namespace, api: Transport) -> int:
+def user_add(args: flags.Namespace, api: Transport) -> int:
     body = {"name": args.name, "password": _password(args), "admin": args.admin}
     _call(api, "POST", "/users", body)
     output.line(f"user {args.name} created" + (" (administrator)" if args.admin else ""))
     return 0
 
 
-def user_passwd(args: argparse.Namespace, api: Transport) -> int:
+def user_passwd(args: flags.Namespace, api: Transport) -> int:
     _call(api, "POST", f"/users/{_q(args.name)}/password", {"password": _password(args)})
     output.line(f"password of {args.name} changed")
     return 0
 
 
-def user_admin(args: argparse.Namespace, api: Transport) -> int:
+def user_admin(args: flags.Namespace, api: Transport) -> int:
     _call(api, "POST", f"/users/{_q(args.name)}/admin", {"admin": args.state == "on"})
     output.line(f"{args.name} is {'now' if args.state == 'on' else 'no longer'} an administrator")
     return 0
 
 
-def user_rm(args: argparse.Namespace, api: Transport) -> int:
+def user_rm(args: flags.Namespace, api: Transport) -> int:
     _call(api, "DELETE", f"/users/{_q(args.name)}")
     output.line(f"user {args.name} deleted")
     return 0
@@ -175,7 +174,7 @@ def _quota_text(t: dict[str, Any]) -> str:
     return f"{used} / {output.human_bytes(quota)}" if quota else f"{used} / -"
 
 
-def team_ls(args: argparse.Namespace, api: Transport) -> int:
+def team_ls(args: flags.Namespace, api: Transport) -> int:
     data = _call(api, "GET", "/teams")
     if not _json_or(args, data):
         rows = [
@@ -187,25 +186,25 @@ def team_ls(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def team_add(args: argparse.Namespace, api: Transport) -> int:
+def team_add(args: flags.Namespace, api: Transport) -> int:
     _call(api, "POST", "/teams", {"name": args.name})
     output.line(f"team {args.name} created")
     return 0
 
 
-def team_rm(args: argparse.Namespace, api: Transport) -> int:
+def team_rm(args: flags.Namespace, api: Transport) -> int:
     _call(api, "DELETE", f"/teams/{_q(args.name)}")
     output.line(f"team {args.name} deleted")
     return 0
 
 
-def team_add_member(args: argparse.Namespace, api: Transport) -> int:
+def team_add_member(args: flags.Namespace, api: Transport) -> int:
     _call(api, "PUT", f"/teams/{_q(args.team)}/members/{_q(args.user)}", {"role": args.role})
     output.line(f"{args.user} is a {args.role} of {args.team}")
     return 0
 
 
-def team_rm_member(args: argparse.Namespace, api: Transport) -> int:
+def team_rm_member(args: flags.Namespace, api: Transport) -> int:
     _call(api, "DELETE", f"/teams/{_q(args.team)}/members/{_q(args.user)}")
     output.line(f"{args.user} removed from {args.team}")
     return 0
@@ -236,7 +235,7 @@ def _robots(verbs: Sub) -> None:
     v.set_defaults(run=robot_rm)
 
 
-def robot_ls(args: argparse.Namespace, api: Transport) -> int:
+def robot_ls(args: flags.Namespace, api: Transport) -> int:
     data = _call(api, "GET", "/robots", **({"team": args.team} if args.team else {}))
     if not _json_or(args, data):
         rows = [[r["name"], r["created_at"], r["expires_at"] or "never",
@@ -246,7 +245,7 @@ def robot_ls(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def robot_add(args: argparse.Namespace, api: Transport) -> int:
+def robot_add(args: flags.Namespace, api: Transport) -> int:
     body = {"team": args.team, "name": args.name, "ttl_seconds": parse_duration(args.expires)}
     data = _call(api, "POST", "/robots", body)
     if not _json_or(args, data):
@@ -257,13 +256,13 @@ def robot_add(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def robot_revoke(args: argparse.Namespace, api: Transport) -> int:
+def robot_revoke(args: flags.Namespace, api: Transport) -> int:
     _call(api, "POST", f"/robots/{_q(args.name)}/revoke")
     output.line(f"robot {args.name} revoked")
     return 0
 
 
-def robot_rm(args: argparse.Namespace, api: Transport) -> int:
+def robot_rm(args: flags.Namespace, api: Transport) -> int:
     _call(api, "DELETE", f"/robots/{_q(args.name)}")
     output.line(f"robot {args.name} deleted")
     return 0
@@ -306,7 +305,7 @@ def _grants(verbs: Sub) -> None:
         v.set_defaults(run=anonymous_set, enabled=state == "on")
 
 
-def grant_ls(args: argparse.Namespace, api: Transport) -> int:
+def grant_ls(args: flags.Namespace, api: Transport) -> int:
     data = _call(api, "GET", "/grants")
     if not _json_or(args, data):
         rows = [[f"{g['subject_kind']}:{g['subject']}", g["pattern"], ",".join(g["actions"])]
@@ -315,7 +314,7 @@ def grant_ls(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def grant_set(args: argparse.Namespace, api: Transport) -> int:
+def grant_set(args: flags.Namespace, api: Transport) -> int:
     kind, name = _subject(args.subject)
     grant = {"subject_kind": kind, "subject": name, "pattern": args.pattern,
              "actions": [a.strip() for a in args.actions.split(",") if a.strip()]}  # fmt: skip
@@ -324,20 +323,20 @@ def grant_set(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def grant_rm(args: argparse.Namespace, api: Transport) -> int:
+def grant_rm(args: flags.Namespace, api: Transport) -> int:
     kind, name = _subject(args.subject)
     _call(api, "DELETE", "/grants", subject_kind=kind, subject=name, pattern=args.pattern)
     output.line(f"grant of {args.subject} on {args.pattern} removed")
     return 0
 
 
-def anonymous_ls(args: argparse.Namespace, api: Transport) -> int:
+def anonymous_ls(args: flags.Namespace, api: Transport) -> int:
     for pattern in _call(api, "GET", "/anonymous-pull")["patterns"]:
         output.line(pattern)
     return 0
 
 
-def anonymous_set(args: argparse.Namespace, api: Transport) -> int:
+def anonymous_set(args: flags.Namespace, api: Transport) -> int:
     _call(api, "PUT", "/anonymous-pull", {"pattern": args.pattern, "enabled": args.enabled})
     output.line(f"anonymous pull {'on' if args.enabled else 'off'} for {args.pattern}")
     return 0
@@ -384,13 +383,13 @@ def _quota_retention_audit(verbs: Sub) -> None:
     v.set_defaults(run=trusted_ca)
 
 
-def quota_ls(args: argparse.Namespace, api: Transport) -> int:
+def quota_ls(args: flags.Namespace, api: Transport) -> int:
     teams = _call(api, "GET", "/teams")["teams"]
     output.table(["TEAM", "USED / QUOTA"], [[t["name"], _quota_text(t)] for t in teams])
     return 0
 
 
-def quota_set(args: argparse.Namespace, api: Transport) -> int:
+def quota_set(args: flags.Namespace, api: Transport) -> int:
     size = parse_size(args.size)
     _call(api, "PUT", f"/teams/{_q(args.team)}/quota", {"quota_bytes": size})
     shown = output.human_bytes(size) if size else "no limit"
@@ -398,7 +397,7 @@ def quota_set(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def retention_ls(args: argparse.Namespace, api: Transport) -> int:
+def retention_ls(args: flags.Namespace, api: Transport) -> int:
     rules = _call(api, "GET", "/retention")["rules"]
     output.table(
         ["PATTERN", "KEEP LAST", "KEEP DAYS"],
@@ -407,20 +406,20 @@ def retention_ls(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def retention_set(args: argparse.Namespace, api: Transport) -> int:
+def retention_set(args: flags.Namespace, api: Transport) -> int:
     rule = {"pattern": args.pattern, "keep_last": args.keep_last, "keep_days": args.keep_days}
     _call(api, "PUT", "/retention", {"rule": rule})
     output.line(f"retention rule set on {args.pattern}; GC applies it (try gc --dry-run)")
     return 0
 
 
-def retention_rm(args: argparse.Namespace, api: Transport) -> int:
+def retention_rm(args: flags.Namespace, api: Transport) -> int:
     _call(api, "DELETE", "/retention", pattern=args.pattern)
     output.line(f"retention rule of {args.pattern} removed")
     return 0
 
 
-def audit(args: argparse.Namespace, api: Transport) -> int:
+def audit(args: flags.Namespace, api: Transport) -> int:
     query = {"limit": str(args.limit)}
     if args.since:
         query["since"] = args.since
@@ -434,13 +433,13 @@ def audit(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def key_rotate(args: argparse.Namespace, api: Transport) -> int:
+def key_rotate(args: flags.Namespace, api: Transport) -> int:
     kid = _call(api, "POST", "/signing-key/rotate")["kid"]
     output.line(f"tokens are now signed with key {kid}")
     return 0
 
 
-def trusted_ca(args: argparse.Namespace, api: Transport) -> int:
+def trusted_ca(args: flags.Namespace, api: Transport) -> int:
     _, data = api.request("GET", f"{BASE}/ca", versioned=False)
     sys.stdout.write(data.decode())
     return 0

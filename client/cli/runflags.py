@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import re
 
+from client.cli import flags
 from client.errors import ClientError
 
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:
     from typing import Any
 
-# patterns, not compiled at import: re compiles them on first use (most runs use neither)
+# patterns, compiled by re on first use: most runs use neither, and re costs 5 ms to import
 DURATION_RE = r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)"
 DURATION_UNITS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9}
 SIZE_RE = r"(?i)^(\d+(?:\.\d+)?)([bkmg]?)b?$"
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
-def add_create_flags(p: argparse.ArgumentParser) -> None:
+def add_create_flags(p: flags.Parser) -> None:
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     p.add_argument("--name", default="", help="the container's name")
@@ -64,10 +63,10 @@ def add_create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node", default="", help="the node to run on (see estiba node ls)")
     add_health_flags(p)
     p.add_argument("image", help="the image")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
+    p.add_argument("command", nargs=flags.REMAINDER, help="the command and its arguments")
 
 
-def add_health_flags(p: argparse.ArgumentParser) -> None:
+def add_health_flags(p: flags.Parser) -> None:
     p.add_argument("--health-cmd", default="", help="command that checks the container's health")
     p.add_argument("--health-interval", default="", help="time between checks (e.g. 30s)")
     p.add_argument("--health-timeout", default="", help="time a check may take (e.g. 30s)")
@@ -81,13 +80,15 @@ def duration(text: str, flag: str) -> int:
     """Go's duration syntax ("1m30s", "500ms", "2s"), as docker's flags take it, in ns."""
     if text == "0":
         return 0
+    import re  # compiled on first use: most runs have no duration to read
+
     parts = re.findall(DURATION_RE, text)
     if not text or "".join(n + u for n, u in parts) != text:
         raise ClientError(f"invalid argument {text!r} for {flag}: time: invalid duration")
     return int(sum(float(n) * DURATION_UNITS[u] for n, u in parts))
 
 
-def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
+def healthcheck(args: flags.Namespace) -> dict[str, Any] | None:
     """Config.Healthcheck from the --health-* flags; None when none was given."""
     durations = {
         "Interval": ("--health-interval", args.health_interval),
@@ -115,13 +116,15 @@ def healthcheck(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def size(text: str) -> int:
+    import re
+
     match = re.match(SIZE_RE, text.strip())
     if not match:
         raise ClientError(f"invalid size: {text!r}")
     return int(float(match.group(1)) * UNITS[match.group(2).lower()])
 
 
-def _env(args: argparse.Namespace) -> list[str]:
+def _env(args: flags.Namespace) -> list[str]:
     env: list[str] = []
     for path in args.env_file:
         try:
@@ -163,7 +166,7 @@ def _binds(volumes: list[str]) -> list[str]:
     return binds
 
 
-def create_body(args: argparse.Namespace) -> dict[str, Any]:
+def create_body(args: flags.Namespace) -> dict[str, Any]:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]

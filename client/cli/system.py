@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 
-from client.cli import output, output_format
+from client.cli import flags, output, output_format
 from client.errors import ClientError
 from client.transport import Transport
 
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 CLIENT_VERSION = "0.1.0"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("version", help="show the client's and the server's versions")
     p.add_argument(
         "-f", "--format", default="", help="'json' or a Go template: '{{.Server.Version}}'"
@@ -40,7 +39,7 @@ def _client() -> dict[str, Any]:
     }
 
 
-def version(args: argparse.Namespace, api: Transport) -> int:
+def version(args: flags.Namespace, api: Transport) -> int:
     client = _client()
     if args.format:
         # docker's shape: {"Client": ..., "Server": ...}; the server may be unreachable
@@ -81,7 +80,7 @@ def version(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def info(args: argparse.Namespace, api: Transport) -> int:
+def info(args: flags.Namespace, api: Transport) -> int:
     data: dict[str, Any] = api.get_json("/info")
     if args.format == "json":
         output.line(json.dumps(data, indent=2))

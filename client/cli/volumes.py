@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from client.cli import output, output_format, output_rows
+from client.cli import flags, output, output_format, output_rows
 from client.errors import APIError
 from client.transport import Transport
 
@@ -14,7 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("volume", help="manage named volumes")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, prog=p.prog)
     v = verbs.add_parser("create", help="create a volume")
@@ -46,7 +45,7 @@ def _pairs(items: list[str]) -> dict[str, str]:
     return {k: v for k, _, v in (item.partition("=") for item in items)}
 
 
-def create(args: argparse.Namespace, api: Transport) -> int:
+def create(args: flags.Namespace, api: Transport) -> int:
     body = {
         "Name": args.name,
         "Driver": args.driver,
@@ -58,7 +57,7 @@ def create(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def ls(args: argparse.Namespace, api: Transport) -> int:
+def ls(args: flags.Namespace, api: Transport) -> int:
     query = output.filter_query(args.filter)
     volumes: list[dict[str, Any]] = api.get_json("/volumes", query=query)["Volumes"]
     if args.quiet:
@@ -70,7 +69,7 @@ def ls(args: argparse.Namespace, api: Transport) -> int:
     return 0
 
 
-def inspect(args: argparse.Namespace, api: Transport) -> int:
+def inspect(args: flags.Namespace, api: Transport) -> int:
     found, failed = [], False
     for name in args.names:
         try:
@@ -82,7 +81,7 @@ def inspect(args: argparse.Namespace, api: Transport) -> int:
     return 1 if failed else 0
 
 
-def rm(args: argparse.Namespace, api: Transport) -> int:
+def rm(args: flags.Namespace, api: Transport) -> int:
     failed = False
     for name in args.names:
         try:
@@ -95,7 +94,7 @@ def rm(args: argparse.Namespace, api: Transport) -> int:
     return 1 if failed else 0
 
 
-def prune(args: argparse.Namespace, api: Transport) -> int:
+def prune(args: flags.Namespace, api: Transport) -> int:
     _, data = api.request("POST", "/volumes/prune", query=output.filter_query(args.filter))
     reply = json.loads(data)
     deleted = reply.get("VolumesDeleted") or []

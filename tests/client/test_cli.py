@@ -54,3 +54,25 @@ def test_table_aligns_columns(capsys: pytest.CaptureFixture[str]) -> None:
 def test_human_bytes() -> None:
     assert output.human_bytes(512) == "512B"
     assert output.human_bytes(3 * 1024**3) == "3GiB"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["ps", "-a"], ["images"], ["run", "--rm", "-e", "A=1", "busybox", "true"],
+     ["exec", "-it", "web", "sh"], ["ps", "-n", "3"]],
+)  # fmt: skip
+def test_everyday_commands_start_light(argv: list[str]) -> None:
+    """What a command imports on its way to the gateway (here: one that is not there): none
+    of the stdlib modules that cost milliseconds each (argparse, json, re with enum, socket)."""
+    code = (
+        "import sys, client.cli.main as m\n"
+        "heavy = ('argparse', 'json', 're', 'socket', 'enum', 'typing', 'threading',\n"
+        "         'contextlib', 'signal', 'client.cli.template')\n"
+        "m._leave = lambda code: print(code, sorted(x for x in heavy if x in sys.modules))\n"
+        f"m.main(['-H', 'unix:///nonexistent/estiba.sock', *{argv!r}])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "125 []"
+    assert "cannot connect to estiba" in result.stderr

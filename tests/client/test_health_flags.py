@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
-from client.cli import runflags
+from client.cli import flags, runflags
 from client.errors import ClientError
 
 
 def body(*argv: str) -> dict[str, object]:
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = flags.Parser(add_help=False)
     runflags.add_create_flags(parser)
     return runflags.create_body(parser.parse_args([*argv, "busybox"]))
 

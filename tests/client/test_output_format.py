@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from client.cli import output_format, output_rows
+from client.cli import columns, output_format, output_rows
 from client.errors import ClientError
 
 NOW = time.time()
@@ -156,7 +156,7 @@ def test_plain_tables_print_what_the_template_prints(
     rows = [output_rows.container(SUMMARY), output_rows.container({**SUMMARY, "Names": []})]
     output_format.rows(fmt, rows, output_rows.DEFAULT_PS, {"ID": "CONTAINER ID"})
     plain = capsys.readouterr().out
-    monkeypatch.setattr(output_format.columns, "plain_fields", lambda body: None)
+    monkeypatch.setattr(columns, "plain_fields", lambda body: None)
     output_format.rows(fmt, rows, output_rows.DEFAULT_PS, {"ID": "CONTAINER ID"})
     assert plain == capsys.readouterr().out
     assert plain.startswith("CONTAINER ID   ")
@@ -169,7 +169,7 @@ def test_plain_tables_print_what_the_template_prints(
      ("{{.Config.Image}}", None), ("", None)],
 )  # fmt: skip
 def test_plain_fields_only_of_plain_cells(body: str, fields: list[str] | None) -> None:
-    assert output_format.columns.plain_fields(body) == fields
+    assert columns.plain_fields(body) == fields
 
 
 def test_a_row_without_the_field_goes_to_the_template(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from client.cli import listings, quick
@@ -47,18 +44,3 @@ def test_leaves_everything_else_to_argparse(argv: list[str]) -> None:
 
 def test_the_runs_are_the_parsers() -> None:
     assert {"ps": listings.ps, "images": listings.images} == quick.RUNS
-
-
-def test_a_listing_starts_without_argparse_json_re_or_socket() -> None:
-    """What ``estiba ps`` imports on its way to the gateway (here: one that is not there)."""
-    code = (
-        "import sys, client.cli.main as m\n"
-        "heavy = ('argparse', 'json', 're', 'socket', 'enum', 'typing', 'client.cli.template')\n"
-        "m._leave = lambda code: print(code, sorted(x for x in heavy if x in sys.modules))\n"
-        "m.main(['-H', 'unix:///nonexistent/estiba.sock', 'ps', '-a'])\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "125 []"
-    assert "cannot connect to estiba" in result.stderr
