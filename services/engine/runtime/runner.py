@@ -95,7 +95,9 @@ class ContainerRunner:
             await self.runc.delete(c.id)
         mounts.unmount(merged)
         lowers = list(reversed(image.layers))
-        mounts.mount_overlay(lowers, base / "upper", base / "work", merged)
+        mounts.mount_overlay(
+            lowers, base / "upper", base / "work", merged, volatile=c.spec.auto_remove
+        )
         try:
             paths = self.paths(c)
             config = self._spec(c, merged)

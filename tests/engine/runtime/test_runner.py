@@ -272,3 +272,17 @@ async def test_start_of_an_init_that_died_meanwhile_fails_as_runc_says(
         await asyncio.wait_for(runner.start(c, image, kill_init), 20)
     assert not runner.runc.knows(c.id)
     assert not mounts.is_mountpoint(runner.dir(c.id) / "merged")
+
+
+@pytest.mark.parametrize("auto_remove", [True, False])
+async def test_only_a_root_removed_at_exit_is_volatile(
+    runner: ContainerRunner, image: ImageForContainer, auto_remove: bool
+) -> None:
+    """A --rm container's writes need not outlive a crash: its overlay skips syncing."""
+    spec = ContainerSpec(image="t", cmd=("cat", "/proc/mounts"), auto_remove=auto_remove)
+    code, out, _ = await run_collect(runner, container(spec, image), image)
+    assert code == 0
+    root = next(line.split() for line in out.decode().splitlines() if line.split()[1] == "/")
+    assert root[2] == "overlay"
+    options = root[3].split(",")  # newer kernels show the option as fsync=volatile
+    assert ("volatile" in options or "fsync=volatile" in options) is auto_remove
