@@ -237,9 +237,8 @@ class Parser:
             if arg.dest not in ns and arg.action != "help":
                 default = arg.default
                 setattr(ns, arg.dest, list(default) if isinstance(default, list) else default)
-        for key, value in self.defaults.items():
-            if key not in ns:
-                setattr(ns, key, value)
+        for key, value in self.defaults.items():  # a command's own win over its parent's
+            setattr(ns, key, value)
         if self.subcommands is not None and self.subcommands.dest not in ns:
             setattr(ns, self.subcommands.dest, None)
         given: set[str] = set()

@@ -11,8 +11,6 @@ the same arguments to the same output.
 
 from __future__ import annotations
 
-from client.cli import listings
-
 TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,7 +32,6 @@ SWITCHES: dict[str, tuple[dict[str, str], str, int]] = {
         1,
     ),
 }  # fmt: skip
-RUNS = {"ps": listings.ps, "images": listings.images}
 
 
 class Args:
@@ -78,4 +75,6 @@ def parse(argv: list[str]) -> tuple[Args, Callable[[Args, Transport], int]] | No
             positionals -= 1
         else:
             return None
-    return args, RUNS[command]
+    from client.cli import listings  # only a listing pays for its modules
+
+    return args, listings.ps if command == "ps" else listings.images

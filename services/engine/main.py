@@ -95,6 +95,7 @@ def container_manager(
         config.runtime,
         volume_path=volumes.path,
     )
+    runner.empty_trash()  # what removals moved there before the engine last stopped
     return ContainerManager(
         ContainerStore(db),
         LocalImages(images, config.state_dir / "empty-layer"),

@@ -125,6 +125,7 @@ def test_subcommands_dispatch_and_defaults() -> None:
     root.add_argument("-H", "--host")
     sub = root.add_subparsers(dest="command", metavar="COMMAND")
     vol = sub.add_parser("volume", help="volumes")
+    vol.set_defaults(run="volume help")
     verbs = vol.add_subparsers(dest="verb", metavar="VERB", required=True)
     rm = verbs.add_parser("rm", help="remove")
     rm.add_argument("-f", "--force", action="store_true")

@@ -1,10 +1,10 @@
-"""``client.cli.quick`` reads the everyday listings as argparse would, and leaves the rest."""
+"""``client.cli.quick`` reads the everyday listings as the full parser would, and leaves it the rest."""
 
 from __future__ import annotations
 
 import pytest
 
-from client.cli import listings, quick
+from client.cli import quick
 from client.cli.parser import build_parser
 
 ATTRIBUTES = {
@@ -21,7 +21,7 @@ ATTRIBUTES = {
      ["images", "--digests", "--no-trunc"], ["images", "busybox"], ["images", "-q", "debian"],
      ["images", "busybox", "-a"]],
 )  # fmt: skip
-def test_reads_what_argparse_reads(argv: list[str]) -> None:
+def test_reads_what_the_parser_reads(argv: list[str]) -> None:
     parsed = quick.parse(argv)
     assert parsed is not None
     args, run = parsed
@@ -38,9 +38,5 @@ def test_reads_what_argparse_reads(argv: list[str]) -> None:
      ["ps", "-ax"], ["ps", "--al"], ["ps", "web"], ["ps", "-"], ["ps", "--"], ["images", "a", "b"],
      ["images", "--format=json"], ["-H"], ["-H", "unix:///x"], ["-x", "ps"], ["images", "-aD"]],
 )  # fmt: skip
-def test_leaves_everything_else_to_argparse(argv: list[str]) -> None:
+def test_leaves_everything_else_to_the_parser(argv: list[str]) -> None:
     assert quick.parse(argv) is None
-
-
-def test_the_runs_are_the_parsers() -> None:
-    assert {"ps": listings.ps, "images": listings.images} == quick.RUNS

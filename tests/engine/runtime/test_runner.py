@@ -56,6 +56,7 @@ async def runner(base: Path) -> AsyncIterator[ContainerRunner]:
     parent = "estiba-test-" + secrets.token_hex(3)
     r = ContainerRunner(base / "state", base / "run", parent, "runc")
     yield r
+    await r.trash_emptied()
     remove_cgroup_parent(parent)
 
 
@@ -286,3 +287,19 @@ async def test_only_a_root_removed_at_exit_is_volatile(
     assert root[2] == "overlay"
     options = root[3].split(",")  # newer kernels show the option as fsync=volatile
     assert ("volatile" in options or "fsync=volatile" in options) is auto_remove
+
+
+async def test_a_removed_directory_goes_through_the_trash(
+    runner: ContainerRunner, image: ImageForContainer
+) -> None:
+    """rm answers once the directory is renamed away; the trash is emptied after, and what a
+    removal before a crash left there goes with it."""
+    c = container(ContainerSpec(image="t", cmd=("touch", "/made")), image)
+    assert (await run_collect(runner, c, image))[0] == 0
+    left = runner.trash_dir / ("0" * 64)
+    (left / "upper").mkdir(parents=True)
+    (left / "upper" / "file").write_text("from before a crash")
+    await runner.remove(c)
+    assert not runner.dir(c.id).exists()
+    await runner.trash_emptied()
+    assert list(runner.trash_dir.iterdir()) == []
