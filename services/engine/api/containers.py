@@ -210,6 +210,9 @@ class ContainersServicer(containers_pb2_grpc.ContainersServicer):
                 yield out
             return
         c = await self._m.get(opening.ref)
+        yield pb.AttachOutput(
+            opened=pb.AttachOpened(container_id=c.id, tty=c.spec.tty, stdin_once=c.spec.stdin_once)
+        )
         session = attach.Session(
             stdin=opening.stdin and c.spec.open_stdin,
             stdout=opening.stdout,

@@ -17,7 +17,6 @@ from services.gateway.hijack import Hijacked, upgrade
 from services.gateway.nodes import backends_of
 from services.gateway.routes import add
 from services.kit import reqctx
-from services.kit.grpcclient import call
 from services.kit.grpcerr import from_rpc_error
 from services.kit.tasks import spawn
 
@@ -35,13 +34,10 @@ async def open_stream(stub: Any, opening: pb.AttachOpen) -> tuple[Any, Any]:
 
 
 async def _open(request: web.Request) -> tuple[Any, Any, Any]:
-    """The container, and the engine's Attach stream with its first answer."""
-    stub = backends_of(request).containers
-    container = await call(
-        stub.Get, pb.GetContainerRequest(ref=request.match_info["id"]), service="engine", timeout=30
-    )
+    """What the engine says of the container as the attach opens (its terminal), the engine's
+    Attach stream, and the stream's first answer after that."""
     opening = pb.AttachOpen(
-        ref=container.id,
+        ref=request.match_info["id"],
         stdin=params.flag(request, "stdin"),
         stdout=params.flag(request, "stdout"),
         stderr=params.flag(request, "stderr"),
@@ -49,15 +45,18 @@ async def _open(request: web.Request) -> tuple[Any, Any, Any]:
         stream=params.flag(request, "stream"),
         detach_keys=request.query.get("detachKeys", ""),
     )
-    stream, first = await open_stream(stub, opening)
-    return container, stream, first
+    stream, opened = await open_stream(backends_of(request).containers, opening)
+    try:
+        first = await stream.read()
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc, service="engine") from exc
+    return opened.opened, stream, first
 
 
 async def attach(request: web.Request) -> web.StreamResponse:
     container, stream, first = await _open(request)
-    tty = container.spec.tty
-    response, sock = await upgrade(request, multiplexed=not tty)
-    await relay(sock, stream, first, close_stdin=container.spec.stdin_once and not tty)
+    response, sock = await upgrade(request, multiplexed=not container.tty)
+    await relay(sock, stream, first, close_stdin=container.stdin_once and not container.tty)
     return response
 
 
@@ -65,7 +64,7 @@ async def attach_ws(request: web.Request) -> web.StreamResponse:
     container, stream, first = await _open(request)
     ws = web.WebSocketResponse()
     await ws.prepare(request)
-    close_stdin = container.spec.stdin_once and not container.spec.tty
+    close_stdin = container.stdin_once and not container.tty
     pump = spawn(_ws_stdin(ws, stream, close_stdin), name="attach-ws-stdin")
     try:
         message: Any = first

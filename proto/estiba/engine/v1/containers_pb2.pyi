@@ -1192,6 +1192,7 @@ class AttachOutput(_message.Message):
     READY_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
     END_FIELD_NUMBER: _builtins.int
+    OPENED_FIELD_NUMBER: _builtins.int
     ready: _builtins.bool
     """The attach is in place; input may flow."""
     @_builtins.property
@@ -1202,22 +1203,57 @@ class AttachOutput(_message.Message):
     def end(self) -> Global___AttachEnd:
         """The process ended (exec: its exit code), or the client detached."""
 
+    @_builtins.property
+    def opened(self) -> Global___AttachOpened:
+        """A container's attach: the first message, before any replayed log (exec: never sent)."""
+
     def __init__(
         self,
         *,
         ready: _builtins.bool = ...,
         chunk: Global___OutputChunk | None = ...,
         end: Global___AttachEnd | None = ...,
+        opened: Global___AttachOpened | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "end", b"end", "output", b"output", "ready", b"ready"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "end", b"end", "opened", b"opened", "output", b"output", "ready", b"ready"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "end", b"end", "output", b"output", "ready", b"ready"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "end", b"end", "opened", b"opened", "output", b"output", "ready", b"ready"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_output: _TypeAlias = _typing.Literal["ready", "chunk", "end"]  # noqa: Y015
+    _WhichOneofReturnType_output: _TypeAlias = _typing.Literal["ready", "chunk", "end", "opened"]  # noqa: Y015
     _WhichOneofArgType_output: _TypeAlias = _typing.Literal["output", b"output"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_output) -> _WhichOneofReturnType_output | None: ...
 
 Global___AttachOutput: _TypeAlias = AttachOutput  # noqa: Y015
+
+@_typing.final
+class AttachOpened(_message.Message):
+    """What a client of a container's attach needs to know of it before the output flows."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    TTY_FIELD_NUMBER: _builtins.int
+    STDIN_ONCE_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    """The container's full id."""
+    tty: _builtins.bool
+    """It has a terminal: its output is one raw stream."""
+    stdin_once: _builtins.bool
+    """Its stdin closes when the first attached client's input ends."""
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        tty: _builtins.bool = ...,
+        stdin_once: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "stdin_once", b"stdin_once", "tty", b"tty"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachOpened: _TypeAlias = AttachOpened  # noqa: Y015
 
 @_typing.final
 class OutputChunk(_message.Message):
