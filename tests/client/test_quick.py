@@ -1,4 +1,4 @@
-"""``client.cli.quick`` reads the everyday listings as the full parser would, and leaves it the rest."""
+"""``client.cli.quick`` reads the everyday listings as the full parser would, or leaves them."""
 
 from __future__ import annotations
 

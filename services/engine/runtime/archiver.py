@@ -48,6 +48,12 @@ def get(path: str, out: BinaryIO) -> None:
             tar.add(path, arcname=base, recursive=True)
 
 
+# tarfile's "tar" filter where Python has it (3.11.4 and later; Debian 12's 3.11.2 has not).
+# Either way the archive is unpacked by a process chrooted into the container's root, so no
+# member reaches past it.
+FILTER: dict[str, Any] = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+
+
 def put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool) -> None:
     if not os.path.isdir(path):
         raise NotADirectoryError(path)
@@ -59,7 +65,7 @@ def put(path: str, source: BinaryIO, no_overwrite_dir_non_dir: bool) -> None:
             clash = os.path.lexists(target) and os.path.isdir(target) != member.isdir()
             if no_overwrite_dir_non_dir and clash:
                 raise IsADirectoryError(f"cannot overwrite {member.name}")
-            tar.extract(member, path, numeric_owner=True, filter="tar")
+            tar.extract(member, path, numeric_owner=True, **FILTER)
 
 
 def main(argv: list[str]) -> int:
