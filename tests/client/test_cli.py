@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +78,19 @@ def test_everyday_commands_start_light(argv: list[str]) -> None:
     )
     assert result.stdout.strip() == "125 []"
     assert "cannot connect to estiba" in result.stderr
+
+
+def test_the_launcher_starts_the_cli_without_site() -> None:
+    """scripts/bootstrap writes the venv's `estiba` to run Python with -S: the CLI then has
+    only the standard library and client/ to import from, which must be enough."""
+    launcher = Path(sys.executable).parent / "estiba"
+    assert launcher.read_text().splitlines()[0] == f"#!{Path(sys.executable).parent}/python3 -S"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ESTIBA_", "PYTHON"))}
+    result = subprocess.run(
+        [str(launcher), "-H", "unix:///nonexistent/estiba.sock", "ps"],
+        capture_output=True, text=True, env=env, cwd="/",
+    )  # fmt: skip
+    assert result.returncode == 125
+    assert "cannot connect to estiba at unix:///nonexistent/estiba.sock" in result.stderr
+    version = subprocess.run([str(launcher), "version"], capture_output=True, text=True, env=env)
+    assert "Version:" in version.stdout
