@@ -40,13 +40,15 @@ from services.engine.store.sqlite import EngineStore
 from services.engine.store.volumes import VolumeStore
 from services.engine.unpack.layers import LayerStore
 from services.engine.volumes.manager import VolumeManager
-from services.kit import errors, grpcserver
+from services.kit import errors, grpcserver, tasks
 from services.kit.db import Database
 from services.kit.grpcclient import open_channel
 from services.kit.log import get_logger
 from services.kit.version import VERSION
 
 log = get_logger()
+
+NETD_WAIT_SECONDS = 120  # how long the engine's start waits for netd to answer, at the most
 
 
 def image_service(config: EngineConfig, db: Database, registries: Registries) -> ImageService:
@@ -111,6 +113,18 @@ def container_manager(
     )
 
 
+async def refresh_networks(containers: ContainerManager) -> None:
+    """Once netd answers (it may start after the engine), bring the containers' records of
+    their networks to what netd has; see ContainerManager.refresh_recorded_networks."""
+    for _ in range(NETD_WAIT_SECONDS):
+        try:
+            await containers.refresh_recorded_networks()
+            return
+        except (errors.Unavailable, errors.DeadlineExceeded):
+            await asyncio.sleep(1)
+    log.warning("container_networks_not_refreshed", why="netd did not answer")
+
+
 async def main(config: EngineConfig, stop: asyncio.Event) -> None:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     db = await Database.open(config.state_dir / "engine.db", MIGRATIONS, inline=True)
@@ -155,7 +169,9 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
                 "estiba.engine.v1.Builder",
             ],
         ):
+            refresh = tasks.spawn(refresh_networks(containers), name="engine-refresh-networks")
             await stop.wait()
+            await tasks.stop(refresh)
             events.close()  # subscribers' streams end, so the server stops without waiting
         if containers.health is not None:
             await containers.health.close()

@@ -461,6 +461,28 @@ class ContainerManager:
 
     # -- engine start -------------------------------------------------------------------
 
+    async def refresh_recorded_networks(self) -> int:
+        """Bring every container's record of its networks to what netd has: a record written
+        before the engine kept every endpoint knew only the first network, and a connect whose
+        refresh did not reach the engine left the record behind. Returns how many changed."""
+        current = await self.sandboxes.all_endpoints()
+        changed = 0
+        for c in await self.records.all():
+            sandbox = c.sandbox
+            if sandbox is None or c.id not in current or sandbox.endpoints == current[c.id]:
+                continue
+            async with self._locks[c.id]:
+                with contextlib.suppress(errors.NotFound):
+                    c = await self.records.find(c.id)
+                    if c.sandbox is None:
+                        continue
+                    c.sandbox = dataclasses.replace(c.sandbox, endpoints=current[c.id])
+                    await self.records.update(c)
+                    changed += 1
+        if changed:
+            log.info("container_networks_refreshed", containers=changed)
+        return changed
+
     async def recover(self) -> None:
         """After an engine (re)start: adopt live containers, record the ones that ended."""
         for c in await self.records.all():

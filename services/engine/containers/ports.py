@@ -8,6 +8,7 @@ from typing import Protocol
 
 from services.engine.containers.models import (
     Container,
+    Endpoint,
     ExecRequest,
     ImageForContainer,
     Sandbox,
@@ -53,6 +54,10 @@ class Sandboxes(Protocol):
         """The sandbox as it is now: every endpoint the container has (networks joined and left
         since it was made included), and its /etc/hosts and /etc/resolv.conf, which netd renders
         from all of them. NotFound when it has no sandbox."""
+        ...
+
+    async def all_endpoints(self) -> dict[str, tuple[Endpoint, ...]]:
+        """Every sandbox's endpoints as they are now, by container id (one call)."""
         ...
 
 

@@ -60,6 +60,11 @@ class NetdSandboxes:
         reply = await call(self._stub.GetSandbox, request, service="netd", timeout=TIMEOUT)
         return sandbox_from_proto(reply.sandbox)
 
+    async def all_endpoints(self) -> dict[str, tuple[Endpoint, ...]]:
+        request = netd_pb2.ListSandboxesRequest()
+        reply = await call(self._stub.ListSandboxes, request, service="netd", timeout=TIMEOUT)
+        return {s.container_id: sandbox_from_proto(s).endpoints for s in reply.sandboxes}
+
 
 def sandbox_from_proto(s: netd_pb2.Sandbox) -> Sandbox:
     """netd's sandbox as the engine records it: every endpoint, in netd's order."""

@@ -4,6 +4,7 @@ Containers.List answer with every network the container is on, netd not asked.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -134,3 +135,27 @@ async def test_an_unknown_container_is_not_found(stubs: Stubs) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stubs.containers.RefreshNetworkFiles(pb.GetContainerRequest(ref="nobody"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_restarted_engine_catches_up_with_netd(services: Instance, stubs: Stubs) -> None:
+    """A connect the engine's record missed (its refresh never came, or the record predates
+    the engine keeping every network) shows once the engine has started again."""
+    await stubs.networks.CreateNetwork(netd_pb2.CreateNetworkRequest(name="rec-late"))
+    spec = pb.ContainerSpec(image="busybox", cmd=["true"])
+    made = await stubs.containers.Create(pb.CreateContainerRequest(name="late", spec=spec))
+    ref = pb.GetContainerRequest(ref=made.container.id)
+    try:
+        await stubs.sandboxes.Connect(
+            netd_pb2.ConnectRequest(container_id=made.container.id, network="rec-late")
+        )
+        assert names(await stubs.containers.Get(ref)) == ["bridge"]  # no refresh asked
+        await services.stop("engine")
+        await services.start("engine")
+        for _ in range(100):
+            if names(await stubs.containers.Get(ref)) == ["bridge", "rec-late"]:
+                break
+            await asyncio.sleep(0.1)
+        assert names(await stubs.containers.Get(ref)) == ["bridge", "rec-late"]
+    finally:
+        await stubs.containers.Remove(pb.RemoveContainerRequest(ref=made.container.id, force=True))
+        await stubs.networks.DeleteNetwork(netd_pb2.DeleteNetworkRequest(network="rec-late"))
