@@ -1,4 +1,5 @@
-"""Registries for the tests: started in-process on free loopback ports with state in tmp_path.
+"""Registries for the tests: started in-process on free loopback ports with state in tmp_path
+(gRPC on a UNIX socket).
 
 ``registry`` is the common one (no scheduled GC, grace period 0). ``start_registry`` starts
 one with other settings, e.g. a read-only registry or a tiny upload limit; several may run at
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import ssl
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from blockbuster import blockbuster_ctx
 
 from services.registry.config import RegistryConfig
 from services.registry.main import Registry, open_registry
-from tests.registry.helpers import Client, free_port
+from tests.registry.helpers import Client
 
 StartRegistry = Callable[..., contextlib.AbstractAsyncContextManager["Running"]]
 
@@ -52,7 +54,6 @@ def make_config(root: Path, **overrides: Any) -> RegistryConfig:
         "root": root / "root",
         "run_dir": root / "run",
         "http_addr": "127.0.0.1:0",
-        "grpc_listen": f"127.0.0.1:{free_port()}",
         "gc_interval": 0.0,
         "gc_grace_period": 0.0,
         "log_format": "console",
@@ -67,15 +68,20 @@ def make_config(root: Path, **overrides: Any) -> RegistryConfig:
 def start_registry(tmp_path: Path) -> StartRegistry:
     @contextlib.asynccontextmanager
     async def start(root: Path | None = None, **overrides: Any) -> AsyncIterator[Running]:
-        config = make_config(root or tmp_path, **overrides)
-        async with (
-            open_registry(config) as registry,
-            aiohttp.ClientSession(connector=_connector(config)) as session,
-            grpc.aio.insecure_channel(config.grpc_target) as channel,
-        ):
-            client = Client(session, f"{registry.scheme}://{registry.http_address}")
-            with blockbuster_ctx():  # from start-up done to shut-down, nothing may block
-                yield Running(registry, config, client, channel)
+        # gRPC on a UNIX socket in a short directory of its own: a free TCP port picked in
+        # advance may be taken by the time the registry binds it, and a socket under
+        # tmp_path may be longer than sun_path allows
+        with tempfile.TemporaryDirectory(prefix="reg-", dir="/tmp") as sockets:
+            overrides.setdefault("grpc_listen", f"unix://{sockets}/grpc.sock")
+            config = make_config(root or tmp_path, **overrides)
+            async with (
+                open_registry(config) as registry,
+                aiohttp.ClientSession(connector=_connector(config)) as session,
+                grpc.aio.insecure_channel(config.grpc_target) as channel,
+            ):
+                client = Client(session, f"{registry.scheme}://{registry.http_address}")
+                with blockbuster_ctx():  # from start-up done to shut-down, nothing may block
+                    yield Running(registry, config, client, channel)
 
     return start
 
