@@ -210,7 +210,7 @@ class Parser:
         return arg
 
     def add_subparsers(
-        self, *, dest: str, metavar: str | None = None, required: bool = False, prog: str = ""
+        self, *, dest: str, metavar: str | None = None, required: bool = False
     ) -> Subcommands:
         self.subcommands = Subcommands(self, dest, metavar, required)
         return self.subcommands

@@ -66,7 +66,7 @@ def register(sub: flags.Subcommands) -> None:
     p.add_argument("reference", nargs="?", default="")
     p.set_defaults(run=import_)
     p = sub.add_parser("image", help="image operations beyond Docker's")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, prog=p.prog)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     v = verbs.add_parser("bootstrap", help="build a Debian image from Debian's mirror")
     v.add_argument("reference", help="e.g. debian:bookworm")
     v.add_argument("--suite", default="", help="Debian suite (default: the reference's tag)")

@@ -22,7 +22,7 @@ PRUNE_WARNING = (
 
 def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("network", help="manage networks")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, prog=p.prog)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     v = verbs.add_parser("create", help="create a network")
     v.add_argument("-d", "--driver", default="bridge")
     v.add_argument("--subnet", default="", help="IPv4 subnet in CIDR notation")

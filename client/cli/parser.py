@@ -54,7 +54,7 @@ def build_parser(command: str | None = None) -> flags.Parser:
         "--host",
         help="daemon socket (default: $ESTIBA_HOST or unix:///run/estiba/estiba.sock)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="estiba")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [COMMANDS[command]] if command in COMMANDS else MODULES
     for name in modules:
         importlib.import_module(f"client.cli.{name}").register(sub)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("volume", help="manage named volumes")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True, prog=p.prog)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     v = verbs.add_parser("create", help="create a volume")
     v.add_argument("-d", "--driver", default="local")
     v.add_argument("-l", "--label", action="append", default=[])
