@@ -117,8 +117,9 @@ def test_a_bad_template_is_one_line_and_125(inst: EstibaInstance) -> None:
      ["images", "-a", "--digests"], ["images", "busybox"], ["images", "-q"]],
 )  # fmt: skip
 def test_default_tables_are_dockers(inst: EstibaInstance, argv: list[str]) -> None:
-    """The everyday listings, which estiba's CLI reads without argparse and prints without
-    the template engine, print what docker prints (a few tries: the ages move with the clock)."""
+    """The everyday listings, which estiba's CLI reads without the full parser and prints
+    without the template engine, print what docker prints, and the same columns as through
+    the full parser (a few tries: the ages move with the clock, and the widths with them)."""
     for _ in range(3):
         ours = inst.estiba(*argv).stdout
         if ours == inst.docker(*argv).stdout:
@@ -126,7 +127,5 @@ def test_default_tables_are_dockers(inst: EstibaInstance, argv: list[str]) -> No
     else:
         assert ours == inst.docker(*argv).stdout
     assert ours.strip()
-    assert (
-        inst.estiba(*argv[:1], "--format", "table", *argv[1:]).stdout.splitlines()[0]
-        == (ours.splitlines()[0])
-    )
+    full = inst.estiba(*argv[:1], "--format", "table", *argv[1:]).stdout
+    assert full.splitlines()[0].split() == ours.splitlines()[0].split()
