@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import grpc
-
 from services.engine.api.build import BuilderServicer
 from services.engine.api.containers import ContainersServicer
 from services.engine.api.events import EventsServicer
@@ -19,6 +17,7 @@ from services.engine.config import EngineConfig
 from services.engine.containers.execs import ExecManager
 from services.engine.containers.health.monitor import HealthMonitor
 from services.engine.containers.manager import ContainerManager
+from services.engine.containers.teardown import ImageUsersAfterTeardowns, Teardowns
 from services.engine.content.store import ContentStore
 from services.engine.distribution.client import Registries
 from services.engine.domain.host import read_host, runtime_version
@@ -51,10 +50,14 @@ log = get_logger()
 NETD_WAIT_SECONDS = 120  # how long the engine's start waits for netd to answer, at the most
 
 
-def image_service(config: EngineConfig, db: Database, registries: Registries) -> ImageService:
+def image_service(
+    config: EngineConfig, db: Database, registries: Registries, teardowns: Teardowns | None = None
+) -> ImageService:
+    """The image half of the engine; ``teardowns`` are those of the container half, if any."""
+    users = ContainersTable(db)
     ctx = ImageContext(
         records=ImageStore(db),
-        users=ContainersTable(db),
+        users=users if teardowns is None else ImageUsersAfterTeardowns(users, teardowns),
         content=ContentStore(config.content_dir),
         layers=LayerStore(config.layers_dir),
         registries=registries,
@@ -82,14 +85,7 @@ async def prepare_images(config: EngineConfig, images: ImageService) -> None:
         log.warning("busybox_image_skipped", reason=f"{config.busybox} is missing")
 
 
-def container_manager(
-    config: EngineConfig,
-    db: Database,
-    images: ImageService,
-    volumes: VolumeManager,
-    netd: grpc.aio.Channel,
-    events: EventBus,
-) -> ContainerManager:
+def container_runner(config: EngineConfig, volumes: VolumeManager) -> ContainerRunner:
     runner = ContainerRunner(
         config.state_dir,
         config.engine_run_dir,
@@ -98,10 +94,24 @@ def container_manager(
         volume_path=volumes.path,
     )
     runner.empty_trash()  # what removals moved there before the engine last stopped
+    return runner
+
+
+def container_manager(
+    config: EngineConfig,
+    db: Database,
+    images: ImageService,
+    volumes: VolumeManager,
+    records: ContainerStore,
+    sandboxes: NetdSandboxes,
+    runner: ContainerRunner,
+    events: EventBus,
+    teardowns: Teardowns,
+) -> ContainerManager:
     return ContainerManager(
-        ContainerStore(db),
+        records,
         LocalImages(images, config.state_dir / "empty-layer"),
-        NetdSandboxes(netd),
+        sandboxes,
         runner,
         volumes,
         health=HealthMonitor(
@@ -110,18 +120,24 @@ def container_manager(
             on_status=lambda c, status: actors.container(events, c, f"health_status: {status}"),
         ),
         events=events,
+        teardowns=teardowns,
     )
 
 
 async def refresh_networks(containers: ContainerManager) -> None:
     """Once netd answers (it may start after the engine), bring the containers' records of
-    their networks to what netd has; see ContainerManager.refresh_recorded_networks."""
+    their networks to what netd has (see ContainerManager.refresh_recorded_networks), and
+    finish the teardowns of containers removed before the engine last stopped."""
     for _ in range(NETD_WAIT_SECONDS):
         try:
             await containers.refresh_recorded_networks()
-            return
         except (errors.Unavailable, errors.DeadlineExceeded):
             await asyncio.sleep(1)
+            continue
+        finished = await containers.teardowns.resume()
+        if finished:
+            log.info("container_teardowns_finished", count=finished)
+        return
     log.warning("container_networks_not_refreshed", why="netd did not answer")
 
 
@@ -132,12 +148,17 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
     netd = open_channel(config.netd_target)
     try:
         store = EngineStore(db)
-        images = image_service(config, db, registries)
-        await prepare_images(config, images)
         volume_store = VolumeStore(db)
         volumes = VolumeManager(volume_store, volume_store, config.state_dir / "volumes")
+        runner = container_runner(config, volumes)
+        records, sandboxes = ContainerStore(db), NetdSandboxes(netd)
+        teardowns = Teardowns(records, runner, sandboxes)
+        images = image_service(config, db, registries, teardowns)
+        await prepare_images(config, images)
         events = EventBus()
-        containers = container_manager(config, db, images, volumes, netd, events)
+        containers = container_manager(
+            config, db, images, volumes, records, sandboxes, runner, events, teardowns
+        )
         await containers.recover()
         system = SystemServicer(config, store, read_host(), await runtime_version(config.runtime))
         images_api = ImagesServicer(images, events)

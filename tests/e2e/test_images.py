@@ -46,6 +46,20 @@ def test_rmi_refused_while_used_and_missing_image(estiba_instance: EstibaInstanc
     assert missing.returncode != 0
 
 
+def test_rmi_right_after_run_rm(estiba_instance: EstibaInstance) -> None:
+    """The image of a container `run --rm` just removed can be deleted at once: the removal
+    answers before the container's root is unmounted from the image's layers, and rmi waits
+    for that rather than refuse."""
+    inst = estiba_instance
+    for round_ in range(3):
+        inst.docker("create", "--name", "to-commit", "busybox", "true")
+        inst.docker("commit", "to-commit", "brief:1")
+        inst.docker("rm", "to-commit")
+        inst.docker("run", "--rm", "brief:1", "true")
+        deleted = inst.docker("rmi", "brief:1")
+        assert "Deleted: sha256:" in deleted.stdout, round_
+
+
 def test_save_load_import(estiba_instance: EstibaInstance, tmp_path: Path) -> None:
     inst = estiba_instance
     archive = tmp_path / "bb.tar"

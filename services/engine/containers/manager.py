@@ -32,6 +32,7 @@ from services.engine.containers.models import (
     Wiring,
 )
 from services.engine.containers.ports import Images, Records, Runtime, Sandboxes, Volumes
+from services.engine.containers.teardown import Teardowns
 from services.engine.events import actors
 from services.engine.events.bus import EventBus
 from services.kit import errors
@@ -55,6 +56,7 @@ class ContainerManager:
         volumes: Volumes,
         health: HealthMonitor | None = None,
         events: EventBus | None = None,
+        teardowns: Teardowns | None = None,
     ) -> None:
         self.volumes = volumes
         self.health = health
@@ -63,6 +65,7 @@ class ContainerManager:
         self.images = images
         self.sandboxes = sandboxes
         self.runtime = runtime
+        self.teardowns = teardowns or Teardowns(records, runtime, sandboxes)
         self.attach = attach.AttachHub()
         self._locks: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(
             asyncio.Lock
@@ -115,7 +118,7 @@ class ContainerManager:
     async def _discard(self, c: Container) -> None:
         with contextlib.suppress(errors.EstibaError):
             await self.sandboxes.remove(c.id)
-        await self.runtime.remove(c)
+        await self.runtime.remove(c.id)
 
     async def get(self, ref: str) -> Container:
         return await self.records.find(ref)
@@ -194,7 +197,8 @@ class ContainerManager:
                 await self.runtime.cleanup(c)
             c.state, c.exit_code, c.oom_killed, c.finished_at = EXITED, code, oom, now()
             c.pid = c.conmon_pid = 0
-            await self.records.update(c)
+            if not c.spec.auto_remove:  # else its record goes below, under the same lock
+                await self.records.update(c)
             if self.health is not None:
                 await self.health.stopped(c.id)
             actors.container(self.events, c, "die", exitCode=str(code))
@@ -421,24 +425,22 @@ class ContainerManager:
             with contextlib.suppress(errors.NotFound):
                 c = await self.records.find(c.id)
                 await self._remove_locked(c)
+        await self.teardowns.finish(c.id)  # as Docker's rm: answered once all of it is gone
 
     async def _remove_locked(self, c: Container) -> None:
+        """The record goes (the container is removed for every API), then its root and its
+        sandbox are taken down in the background: see ``containers.teardown``."""
         self.attach.drop(c.id)
         if self.health is not None:
             await self.health.forget(c.id)
-        # The root and the network sandbox are independent: take both down at once.
-        await asyncio.gather(self.runtime.remove(c), self._remove_sandbox(c.id))
-        await self.records.delete(c.id)
+        await self.records.retire(c.id, c.image_id)
+        self.teardowns.start(c.id)
         actors.container(self.events, c, "destroy")
         self._locks.pop(c.id, None)
         log.info("container_removed", container_id=c.id)
         for future in self._removed.pop(c.id, []):
             if not future.done():
                 future.set_result(c.exit_code)
-
-    async def _remove_sandbox(self, cid: str) -> None:
-        with contextlib.suppress(errors.EstibaError):
-            await self.sandboxes.remove(cid)
 
     async def wait(self, ref: str, condition: str) -> AsyncIterator[int | None]:
         """Yields None once the wait is in place, then the exit code when it is met."""

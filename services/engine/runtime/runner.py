@@ -60,8 +60,11 @@ class ContainerRunner:
         return self.containers_dir / cid
 
     def paths(self, c: Container) -> conmon.Paths:
-        base = self.dir(c.id)
-        return conmon.Paths(base / "bundle", base / "ctr.log", self.run_dir / "attach", c.short_id)
+        return self._paths(c.id)
+
+    def _paths(self, cid: str) -> conmon.Paths:
+        base = self.dir(cid)
+        return conmon.Paths(base / "bundle", base / "ctr.log", self.run_dir / "attach", cid[:12])
 
     def log_path(self, cid: str) -> Path:
         return self.dir(cid) / "ctr.log"
@@ -213,13 +216,15 @@ class ContainerRunner:
 
     async def cleanup(self, c: Container) -> None:
         """After the process ended: forget it in runc and unmount its root (each once)."""
-        if not await asyncio.to_thread(self._release, c, remove=False):
+        if not await asyncio.to_thread(self._release, c.id, remove=False):
             await self.runc.delete(c.id)
 
-    async def remove(self, c: Container) -> None:
-        if not await asyncio.to_thread(self._release, c, remove=True):
-            await self.runc.delete(c.id)
-            await asyncio.to_thread(self._delete_files, c)
+    async def remove(self, cid: str) -> None:
+        """Take down what is left of the stopped container ``cid``: runc's state and cgroups,
+        its mounted root, its directory; each step is skipped when already done."""
+        if not await asyncio.to_thread(self._release, cid, remove=True):
+            await self.runc.delete(cid)
+            await asyncio.to_thread(self._delete_files, cid)
         self.empty_trash()
 
     def empty_trash(self) -> None:
@@ -244,7 +249,7 @@ class ContainerRunner:
             for entry in list(entries):
                 shutil.rmtree(entry.path, ignore_errors=True)
 
-    def _release(self, c: Container, *, remove: bool) -> bool:
+    def _release(self, cid: str, *, remove: bool) -> bool:
         """Blocking, in one worker thread: forget the stopped container in runc's state root,
         unmount its root and, to ``remove`` it, delete its directory. False when runc must
         delete it itself (``runcstate``), which then comes first and the directory after.
@@ -253,14 +258,14 @@ class ContainerRunner:
         busy machine takes milliseconds during which nothing else would be served.
         """
         forgotten = self.runc.is_runc and runcstate.forget_stopped(
-            self.runc.state_root / c.id, cgroups.dirs(self._cgroup(c))
+            self.runc.state_root / cid, cgroups.dirs(self._cgroup_path(cid))
         )
-        mounts.unmount(self.dir(c.id) / "merged")
+        mounts.unmount(self.dir(cid) / "merged")
         if forgotten and remove:
-            self._delete_files(c)
+            self._delete_files(cid)
         return forgotten
 
-    def _delete_files(self, c: Container) -> None:
+    def _delete_files(self, cid: str) -> None:
         """The container's directory, and what conmon left in the run dir for it: its exit
         file and the link to its attach socket (one of each per container ever run, else).
 
@@ -271,13 +276,13 @@ class ContainerRunner:
         """
         try:
             self.trash_dir.mkdir(exist_ok=True)
-            os.rename(self.dir(c.id), self.trash_dir / c.id)
+            os.rename(self.dir(cid), self.trash_dir / cid)
         except FileNotFoundError:
             pass  # removed already
         except OSError:
-            shutil.rmtree(self.dir(c.id), ignore_errors=True)
-        paths = self.paths(c)
-        for path in (self.conmon.exit_dir / c.id, paths.socket_dir / paths.short_id):
+            shutil.rmtree(self.dir(cid), ignore_errors=True)
+        paths = self._paths(cid)
+        for path in (self.conmon.exit_dir / cid, paths.socket_dir / paths.short_id):
             with contextlib.suppress(OSError):
                 path.unlink()
 
@@ -315,8 +320,11 @@ class ContainerRunner:
         return cgroups.usage(self._cgroup(c), host_memory)
 
     def _cgroup(self, c: Container) -> str:
+        return self._cgroup_path(c.id)
+
+    def _cgroup_path(self, cid: str) -> str:
         """The container's cgroup path as runc is given it: absolute, under the engine's."""
-        return f"/{self.cgroup_parent}/{c.id}"
+        return f"/{self.cgroup_parent}/{cid}"
 
     def attach_paths(self, c: Container) -> conmon.Paths:
         return self.paths(c)

@@ -90,6 +90,26 @@ class ContainerStore:
         async with self._db.write() as tx:
             await tx.execute("DELETE FROM containers WHERE id = ?", (container_id,))
 
+    async def retire(self, container_id: str, image_id: str) -> None:
+        """Remove the record and note, in the same transaction, that the container's kernel
+        state is still to be taken down (``containers.teardown``)."""
+        async with self._db.write() as tx:
+            await tx.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+            await tx.execute(
+                "INSERT OR REPLACE INTO teardowns (container_id, image_id) VALUES (?, ?)",
+                (container_id, image_id),
+            )
+
+    async def torn_down(self, container_id: str) -> None:
+        async with self._db.write() as tx:
+            await tx.execute("DELETE FROM teardowns WHERE container_id = ?", (container_id,))
+
+    async def teardowns(self) -> list[str]:
+        """Ids of the retired containers whose teardown has not finished."""
+        async with self._db.read() as tx:
+            rows = await tx.fetchall("SELECT container_id FROM teardowns ORDER BY container_id")
+        return [str(r[0]) for r in rows]
+
     async def all(self) -> list[Container]:
         async with self._db.read() as tx:
             rows = await tx.fetchall(

@@ -226,7 +226,8 @@ async def _blob_used(tx: Tx, digest: str) -> bool:
 
 
 class ContainersTable:
-    """``ImageUsers`` from the ``containers`` table, until the container side brings its own."""
+    """``ImageUsers`` from the ``containers`` table, and the ``teardowns`` still taking down a
+    removed container's root from the image's layers."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -235,5 +236,8 @@ class ContainersTable:
         async with self._db.read() as tx:
             rows = await tx.fetchall(
                 "SELECT id FROM containers WHERE image_id = ? ORDER BY created_at", (image_id,)
+            )
+            rows += await tx.fetchall(
+                "SELECT container_id FROM teardowns WHERE image_id = ?", (image_id,)
             )
         return [str(r[0]) for r in rows]

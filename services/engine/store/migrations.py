@@ -1,6 +1,6 @@
 """The schema of engine.db, one migration per released change.
 
-Version 6::
+Version 7::
 
     images        id (PK, sha256 of the config) · created_at (stored on this node)
                   · config (the config JSON, exact bytes) · parent (image id or '')
@@ -23,12 +23,16 @@ Version 6::
     build_cache   key (PK: sha256 of parent image, instruction and copied files)
                   · image_id → images.id ON DELETE CASCADE (the step's result) · created_at
                   · last_used
+    teardowns     container_id (PK) · image_id → images.id
+                  a container removed from ``containers`` whose root, runc state, cgroups and
+                  network sandbox are still being taken down (``containers.teardown``)
 
 An image's layers are listed lowest first (position 0 is the base). A layer directory
 ``<state>/layers/<chain id hex>`` exists for every row of ``layers``; a blob
 ``<state>/content/blobs/<alg>/<hex>`` exists for every ``images.id``, ``images.manifest`` and
 ``image_layers.blob_digest``. ``containers.image_id`` has no cascade on purpose: an image a
-container is built on cannot be deleted under it.
+container is built on cannot be deleted under it; nor while a removed container's root, mounted
+on its layers, is still being taken down (``teardowns.image_id``).
 
 A build step's result is an ordinary image (untagged unless it is the last step); removing
 the image forgets the cache entry with it.
@@ -145,6 +149,17 @@ MIGRATIONS = [
             last_used TEXT NOT NULL
         );
         CREATE INDEX build_cache_image ON build_cache(image_id);
+        """,
+    ),
+    Migration(
+        7,
+        "container teardowns",
+        """
+        CREATE TABLE teardowns (
+            container_id TEXT PRIMARY KEY,
+            image_id TEXT NOT NULL REFERENCES images(id)
+        );
+        CREATE INDEX teardowns_image ON teardowns(image_id);
         """,
     ),
 ]

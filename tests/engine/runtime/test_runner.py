@@ -151,7 +151,7 @@ async def test_read_write_layer_survives_a_restart(
     code, out, _ = await run_collect(runner, again, image)
     assert (code, out) == (0, b"/made-here\n")
     assert not (image.layers[0] / "made-here").exists()
-    await runner.remove(c)
+    await runner.remove(c.id)
     assert not runner.dir(c.id).exists()
 
 
@@ -227,7 +227,7 @@ async def test_start_and_forget_without_starting_runc(
     assert (state_dir / "state.json").exists()
     await runner.kill(c, "SIGKILL")
     assert (await asyncio.wait_for(runner.wait_exit(c), 10))[0] == 137
-    await runner.remove(c)
+    await runner.remove(c.id)
     assert ran == ["state", "kill"]  # neither runc start nor runc delete
     assert not runner.runc.knows(c.id)
     assert await runner.runc.state(c.id) is None
@@ -299,7 +299,7 @@ async def test_a_removed_directory_goes_through_the_trash(
     left = runner.trash_dir / ("0" * 64)
     (left / "upper").mkdir(parents=True)
     (left / "upper" / "file").write_text("from before a crash")
-    await runner.remove(c)
+    await runner.remove(c.id)
     assert not runner.dir(c.id).exists()
     await runner.trash_emptied()
     assert list(runner.trash_dir.iterdir()) == []
