@@ -5,12 +5,10 @@ from __future__ import annotations
 import io
 import sys
 
-from client import hijack, jsontext, progress, urls, wire
-from client.cli import flags, listings, output
-from client.cli.refs import split_tag as _split_tag
+from client import hijack, jsontext, urls, wire
+from client.cli import flags, output
 from client.cli.runflags import add_create_flags, create_body
 from client.cli.terminal import RawTerminal
-from client.cli.times import timestamp as _timestamp
 from client.errors import APIError, ClientError, NotFound
 from client.transport import Transport
 
@@ -60,7 +58,7 @@ def register(sub: flags.Subcommands) -> None:
     p.add_argument("-s", "--size", action="store_true", help="show the files' total size")
     p.add_argument("--no-trunc", action="store_true")
     output.add_format_flag(p)
-    p.set_defaults(run=listings.ps)
+    p.set_defaults(run=_ps)
     p = sub.add_parser("logs", help="show a container's output")
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-n", "--tail", default="all")
@@ -120,9 +118,11 @@ def _with_tag(image: str) -> str:
 
 
 def pull(api: Transport, image: str, *, quiet: bool = False, node: str = "") -> None:
+    from client import progress
+    from client.cli.refs import split_tag
     from client.credentials import auth_header  # pathlib and the credential file: pulls only
 
-    name, tag = _split_tag(image)
+    name, tag = split_tag(image)
     messages = api.stream_json(
         "POST",
         "/images/create",
@@ -242,6 +242,13 @@ def _wait_result(sock: Any, waiting: Any) -> int:
 
 
 # -- lifecycle ---------------------------------------------------------------------------
+
+
+def _ps(args: flags.Namespace, api: Transport) -> int:
+    """``ps`` with more than its switches (``client.cli.quick`` reads those alone)."""
+    from client.cli import listings  # the listing's formats: ps only
+
+    return listings.ps(args, api)
 
 
 def _each(
@@ -387,6 +394,8 @@ def inspect(args: flags.Namespace, api: Transport) -> int:
 
 
 def logs(args: flags.Namespace, api: Transport) -> int:
+    from client.cli.times import timestamp
+
     info = api.get_json(f"/containers/{args.container}/json")
     query = {
         "stdout": "1",
@@ -398,7 +407,7 @@ def logs(args: flags.Namespace, api: Transport) -> int:
     for key in ("since", "until"):
         value = getattr(args, key)
         if value:
-            query[key] = _timestamp(value)
+            query[key] = timestamp(value)
     sock = hijack.open_socket(api.host)
     response = hijack.request(sock, "GET", f"/containers/{info['Id']}/logs", query, upgrade=False)
     if response.status != 200:

@@ -134,15 +134,25 @@ class Argument:
 class Subcommands:
     """The commands (or verbs) a parser dispatches to: argparse's ``add_subparsers()``."""
 
-    def __init__(self, parent: Parser, dest: str, metavar: str | None, required: bool) -> None:
+    def __init__(
+        self,
+        parent: Parser,
+        dest: str,
+        metavar: str | None,
+        required: bool,
+        only: str | None = None,
+    ) -> None:
         self.parent = parent
         self.dest = dest
         self.metavar = metavar or dest.upper()
         self.required = required
+        self.only = only
         self.choices: dict[str, Parser] = {}
         self.helps: dict[str, str] = {}
 
     def add_parser(self, name: str, *, help: str = "", add_help: bool = True) -> Parser:
+        if self.only is not None and name != self.only:
+            return _UNUSED  # not the command being run: its flags would never be read
         parser = Parser(prog=f"{self.parent.prog} {name}", description=help, add_help=add_help)
         self.choices[name] = parser
         self.helps[name] = help
@@ -210,9 +220,16 @@ class Parser:
         return arg
 
     def add_subparsers(
-        self, *, dest: str, metavar: str | None = None, required: bool = False
+        self,
+        *,
+        dest: str,
+        metavar: str | None = None,
+        required: bool = False,
+        only: str | None = None,
     ) -> Subcommands:
-        self.subcommands = Subcommands(self, dest, metavar, required)
+        """The commands; with ``only``, just that one is built, the others' declarations are
+        dropped (a command's start need not build every other command's parser)."""
+        self.subcommands = Subcommands(self, dest, metavar, required, only)
         return self.subcommands
 
     def set_defaults(self, **values: Any) -> None:
@@ -407,6 +424,27 @@ class Parser:
 
     def print_help(self) -> None:
         sys.stdout.write(self.format_help())
+
+
+class _Unused(Parser):
+    """Stands in for the parser of a command that is not being run: whatever is declared on it
+    is dropped, so that only the command being run pays for building its parser."""
+
+    def __init__(self) -> None:
+        super().__init__(prog="", add_help=False)
+
+    def add_argument(self, *names: str, **kwargs: Any) -> Argument:
+        return _DROPPED
+
+    def add_subparsers(self, **kwargs: Any) -> Subcommands:
+        return Subcommands(self, "", None, False, only="")
+
+    def set_defaults(self, **values: Any) -> None:
+        pass
+
+
+_DROPPED = Argument([], "", "store", None, None, None, None, False, None, None)
+_UNUSED = _Unused()
 
 
 def _least(nargs: int | str | None) -> int:

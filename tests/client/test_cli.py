@@ -69,7 +69,7 @@ def test_everyday_commands_start_light(argv: list[str]) -> None:
     code = (
         "import sys, client.cli.main as m\n"
         "heavy = ('argparse', 'json', 're', 'socket', 'enum', 'typing', 'threading',\n"
-        "         'contextlib', 'signal', 'client.cli.template')\n"
+        "         'contextlib', 'signal', 'importlib', 'warnings', 'client.cli.template')\n"
         "m._leave = lambda code: print(code, sorted(x for x in heavy if x in sys.modules))\n"
         f"m.main(['-H', 'unix:///nonexistent/estiba.sock', *{argv!r}])\n"
     )

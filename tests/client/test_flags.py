@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from client.cli import flags
-from client.cli.parser import build_parser
+from client.cli.parser import COMMANDS, build_parser
 
 
 def _run_parser() -> flags.Parser:
@@ -156,3 +156,29 @@ def test_every_command_builds_and_reads_its_help() -> None:
     assert root.subcommands is not None
     for name, parser in root.subcommands.choices.items():
         assert parser.format_help().startswith(f"usage: estiba {name}")
+
+
+def test_only_the_command_being_run_is_built() -> None:
+    """Each command word builds its own parser, the one the full parser has, and no other."""
+    full = build_parser().subcommands
+    assert full is not None
+    assert set(full.choices) == set(COMMANDS)
+    for word in COMMANDS:
+        own = build_parser(word).subcommands
+        assert own is not None
+        assert list(own.choices) == [word]
+        assert own.choices[word].format_help() == full.choices[word].format_help()
+
+
+def test_declarations_on_a_command_not_run_are_dropped() -> None:
+    root = flags.Parser(prog="estiba")
+    sub = root.add_subparsers(dest="command", only="start")
+    other = sub.add_parser("stop")
+    other.add_argument("-t", "--time", type=int)
+    other.add_subparsers(dest="verb").add_parser("x").add_argument("y")
+    start = sub.add_parser("start")
+    start.add_argument("name")
+    assert list(sub.choices) == ["start"]
+    assert root.parse_args(["start", "web"]).name == "web"
+    with pytest.raises(SystemExit):
+        root.parse_args(["stop", "web"])
