@@ -28,6 +28,7 @@ from services.engine.containers.models import (
     Container,
     ContainerSpec,
     Port,
+    Sandbox,
     Usage,
     Wiring,
 )
@@ -98,14 +99,12 @@ class ContainerManager:
             resolved=resolve.resolve(_with_peer_hostname(spec, peer), image.config, cid),
             created=now(),
         )
-        self.runtime.prepare(c)
         try:
             if shared_net.peer_ref(mode):
+                self.runtime.prepare(c)
                 c.sandbox = shared_net.shared_sandbox(peer) if peer is not None else None
             else:
-                c.sandbox = await self.sandboxes.create(
-                    cid, mode, c.resolved.hostname, name, _wiring(spec, image.config)
-                )
+                c.sandbox = await self._sandbox_while_preparing(c, mode, image.config)
             self.runtime.write_etc_files(c)
             await self.records.insert(c)
         except BaseException:
@@ -114,6 +113,24 @@ class ContainerManager:
         actors.container(self.events, c, "create")
         log.info("container_created", container_id=cid, name=name, image=spec.image)
         return c
+
+    async def _sandbox_while_preparing(
+        self, c: Container, mode: str, image_config: dict[str, object]
+    ) -> Sandbox:
+        """netd makes the container's sandbox while a worker thread makes its directories (a
+        millisecond or more of disk work on a busy file system)."""
+        made, prepared = await asyncio.gather(
+            self.sandboxes.create(
+                c.id, mode, c.resolved.hostname, c.name, _wiring(c.spec, image_config)
+            ),
+            asyncio.to_thread(self.runtime.prepare, c),
+            return_exceptions=True,
+        )
+        for outcome in (prepared, made):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert not isinstance(made, BaseException)
+        return made
 
     async def _discard(self, c: Container) -> None:
         with contextlib.suppress(errors.EstibaError):
