@@ -9,7 +9,7 @@ import asyncio
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,13 +70,7 @@ class Node:
         return left
 
     async def has_sandbox(self, cid: str) -> bool:
-        try:
-            await self.sandboxes.GetSandbox(netd_pb2.GetSandboxRequest(container_id=cid))
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            return False
-        return True
+        return await found(self.sandboxes.GetSandbox(netd_pb2.GetSandboxRequest(container_id=cid)))
 
     async def noted_teardowns(self) -> list[str]:
         db = await Database.open(self.config.state_dir / "engine.db", MIGRATIONS, inline=True)
@@ -116,14 +110,19 @@ async def wait(node: Node, cid: str, condition: str) -> int:
     raise AssertionError("the wait ended without a result")
 
 
-async def gone(node: Node, cid: str) -> bool:
+async def found(call: Awaitable[object]) -> bool:
+    """Whether the call finds what it asks for: False when it answers NOT_FOUND."""
     try:
-        await node.containers.Get(pb.GetContainerRequest(ref=cid))
+        await call
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND:
             raise
-        return True
-    return False
+        return False
+    return True
+
+
+async def gone(node: Node, cid: str) -> bool:
+    return not await found(node.containers.Get(pb.GetContainerRequest(ref=cid)))
 
 
 def alive(pid: int) -> bool:

@@ -12,23 +12,17 @@ import pytest
 from services.engine.containers.teardown import ImageUsersAfterTeardowns, Teardowns
 from services.engine.store.containers import ContainerStore
 from services.engine.store.images import ContainersTable
-from services.engine.store.migrations import MIGRATIONS
 from services.kit import errors
 from services.kit.db import Database
+from tests.engine.records import IMAGE, engine_db
 
-IMAGE = "sha256:" + "a" * 64
 CID = "c" * 64
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "engine.db", MIGRATIONS, inline=True)
-    async with database.write() as tx:
-        await tx.execute("INSERT INTO images (id, created_at) VALUES (?, ?)", (IMAGE, "now"))
-    try:
+    async with engine_db(tmp_path) as database:
         yield database
-    finally:
-        await database.close()
 
 
 class Remover:

@@ -18,10 +18,9 @@ from services.engine.containers.models import (
     Sandbox,
 )
 from services.engine.store.containers import ContainerStore
-from services.engine.store.migrations import MIGRATIONS
 from services.kit.db import Database
+from tests.engine.records import IMAGE, engine_db
 
-IMAGE = "sha256:" + "a" * 64
 CID = "c" * 64
 NET_ID = "1" * 64
 OTHER_ID = "2" * 64
@@ -30,13 +29,8 @@ EP_ID = "e" * 64
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "engine.db", MIGRATIONS, inline=True)
-    async with database.write() as tx:
-        await tx.execute("INSERT INTO images (id, created_at) VALUES (?, ?)", (IMAGE, "now"))
-    try:
+    async with engine_db(tmp_path) as database:
         yield database
-    finally:
-        await database.close()
 
 
 def container(sandbox: Sandbox | None, aliases: tuple[str, ...] = ()) -> Container:
