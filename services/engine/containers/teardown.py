@@ -10,9 +10,9 @@ own removals, they follow in the background (``start``). An explicit ``rm`` wait
 
 Every step is idempotent, and the note is deleted only once all of them succeeded: a teardown
 cut short by a crash, or one that failed (netd not answering), is done again at the engine's
-next start (``resume``). Until then the note keeps the container's image in use, and an image
-removal first lets teardowns in flight finish (``ImageUsersAfterTeardowns``) rather than be
-refused because of a container that is already gone.
+next start (``resume``). Until its root is unmounted the note keeps the container's image in
+use, and an image removal first lets teardowns in flight finish (``ImageUsersAfterTeardowns``)
+rather than be refused because of a container that is already gone.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ log = get_logger()
 
 
 class TeardownRecords(Protocol):
+    async def root_down(self, container_id: str) -> None:
+        """The root is no longer mounted: the note stops holding the image."""
+        ...
+
     async def torn_down(self, container_id: str) -> None:
         """Forget the note of a finished teardown."""
         ...
@@ -100,6 +104,8 @@ class Teardowns:
             failures = [o for o in outcomes if isinstance(o, BaseException)]
             if not failures:
                 await self._records.torn_down(container_id)
+            elif not isinstance(outcomes[0], BaseException):  # the root is down, netd failed
+                await self._records.root_down(container_id)
         finally:
             del self._running[container_id]
         for failure in failures:

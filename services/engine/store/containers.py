@@ -100,6 +100,13 @@ class ContainerStore:
                 (container_id, image_id),
             )
 
+    async def root_down(self, container_id: str) -> None:
+        """The noted container's root is unmounted: its image is no longer held."""
+        async with self._db.write() as tx:
+            await tx.execute(
+                "UPDATE teardowns SET image_id = NULL WHERE container_id = ?", (container_id,)
+            )
+
     async def torn_down(self, container_id: str) -> None:
         async with self._db.write() as tx:
             await tx.execute("DELETE FROM teardowns WHERE container_id = ?", (container_id,))

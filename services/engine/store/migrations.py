@@ -23,7 +23,7 @@ Version 7::
     build_cache   key (PK: sha256 of parent image, instruction and copied files)
                   · image_id → images.id ON DELETE CASCADE (the step's result) · created_at
                   · last_used
-    teardowns     container_id (PK) · image_id → images.id
+    teardowns     container_id (PK) · image_id → images.id (NULL once the root is down)
                   a container removed from ``containers`` whose root, runc state, cgroups and
                   network sandbox are still being taken down (``containers.teardown``)
 
@@ -31,8 +31,8 @@ An image's layers are listed lowest first (position 0 is the base). A layer dire
 ``<state>/layers/<chain id hex>`` exists for every row of ``layers``; a blob
 ``<state>/content/blobs/<alg>/<hex>`` exists for every ``images.id``, ``images.manifest`` and
 ``image_layers.blob_digest``. ``containers.image_id`` has no cascade on purpose: an image a
-container is built on cannot be deleted under it; nor while a removed container's root, mounted
-on its layers, is still being taken down (``teardowns.image_id``).
+container is built on cannot be deleted under it; nor while a removed container's root may still
+be mounted on its layers (``teardowns.image_id``).
 
 A build step's result is an ordinary image (untagged unless it is the last step); removing
 the image forgets the cache entry with it.
@@ -157,7 +157,7 @@ MIGRATIONS = [
         """
         CREATE TABLE teardowns (
             container_id TEXT PRIMARY KEY,
-            image_id TEXT NOT NULL REFERENCES images(id)
+            image_id TEXT REFERENCES images(id)
         );
         CREATE INDEX teardowns_image ON teardowns(image_id);
         """,

@@ -50,12 +50,24 @@ async def test_a_failed_teardown_is_noted_until_it_succeeds(db: Database) -> Non
     teardowns.start(CID)
     assert await teardowns.finish(CID) is False
     assert await store.teardowns() == [CID]
-    assert runtime.calls == [CID]  # the root went down all the same
+    assert runtime.calls == [CID]  # the root went down all the same,
+    assert await ContainersTable(db).containers_using(IMAGE) == []  # so the image is free
 
     netd.failure = None  # the next start
     assert await Teardowns(store, runtime, netd).resume() == 1
     assert await store.teardowns() == []
     assert runtime.calls == [CID, CID]
+
+
+async def test_a_root_not_taken_down_keeps_its_image(db: Database) -> None:
+    store = ContainerStore(db)
+    runtime, netd = Remover(), Remover()
+    runtime.failure = OSError(16, "Device or resource busy")
+    await store.retire(CID, IMAGE)
+    teardowns = Teardowns(store, runtime, netd)
+    teardowns.start(CID)
+    assert await teardowns.finish(CID) is False
+    assert await ContainersTable(db).containers_using(IMAGE) == [CID]
 
 
 async def test_an_image_in_use_by_a_teardown_waits_for_it(db: Database) -> None:
