@@ -244,13 +244,6 @@ def _wait_result(sock: Any, waiting: Any) -> int:
 # -- lifecycle ---------------------------------------------------------------------------
 
 
-def _ps(args: flags.Namespace, api: Transport) -> int:
-    """``ps`` with more than its switches (``client.cli.quick`` reads those alone)."""
-    from client.cli import listings  # the listing's formats: ps only
-
-    return listings.ps(args, api)
-
-
 def _each(
     api: Transport, names: list[str], method: str, path: str, query: dict[str, str] | None = None
 ) -> int:
@@ -391,6 +384,13 @@ def inspect(args: flags.Namespace, api: Transport) -> int:
 
 
 # -- ps, logs, attach --------------------------------------------------------------------
+
+
+def _ps(args: flags.Namespace, api: Transport) -> int:
+    """``ps`` with more than its switches (``client.cli.quick`` reads those alone)."""
+    from client.cli import listings  # the listing's formats: ps only
+
+    return listings.ps(args, api)
 
 
 def logs(args: flags.Namespace, api: Transport) -> int:

@@ -343,7 +343,7 @@ class Parser:
 
     def _switch(self, arg: Argument, spelled: str, text: str | None, ns: Namespace) -> None:
         if arg.action == "help":
-            sys.stdout.write(self.format_help())
+            self.print_help()
             raise SystemExit(0)
         value = True
         if text is not None:

@@ -12,10 +12,6 @@ from client.cli.terminal import RawTerminal
 from client.errors import ClientError
 from client.transport import Transport
 
-TYPE_CHECKING = False  # typing costs milliseconds of every command's start-up
-if TYPE_CHECKING:
-    pass
-
 
 def register(sub: flags.Subcommands) -> None:
     p = sub.add_parser("exec", help="run a command in a running container")

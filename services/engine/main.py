@@ -124,7 +124,7 @@ def container_manager(
     )
 
 
-async def refresh_networks(containers: ContainerManager) -> None:
+async def catch_up_with_netd(containers: ContainerManager) -> None:
     """Once netd answers (it may start after the engine), bring the containers' records of
     their networks to what netd has (see ContainerManager.refresh_recorded_networks), and
     finish the teardowns of containers removed before the engine last stopped."""
@@ -190,9 +190,9 @@ async def main(config: EngineConfig, stop: asyncio.Event) -> None:
                 "estiba.engine.v1.Builder",
             ],
         ):
-            refresh = tasks.spawn(refresh_networks(containers), name="engine-refresh-networks")
+            catch_up = tasks.spawn(catch_up_with_netd(containers), name="engine-catch-up")
             await stop.wait()
-            await tasks.stop(refresh)
+            await tasks.stop(catch_up)
             events.close()  # subscribers' streams end, so the server stops without waiting
         if containers.health is not None:
             await containers.health.close()

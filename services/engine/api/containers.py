@@ -94,7 +94,7 @@ class ContainersServicer(containers_pb2_grpc.ContainersServicer):
         await self._m.rename(request.ref, request.new_name)
         return pb.Empty()
 
-    async def RefreshNetworkFiles(self, request: pb.GetContainerRequest, context: Ctx) -> pb.Empty:
+    async def RefreshNetworks(self, request: pb.GetContainerRequest, context: Ctx) -> pb.Empty:
         await self._m.refresh_networks(request.ref)
         return pb.Empty()
 

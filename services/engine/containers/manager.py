@@ -126,10 +126,10 @@ class ContainerManager:
             asyncio.to_thread(self.runtime.prepare, c),
             return_exceptions=True,
         )
-        for outcome in (prepared, made):
-            if isinstance(outcome, BaseException):
-                raise outcome
-        assert not isinstance(made, BaseException)
+        if isinstance(prepared, BaseException):
+            raise prepared
+        if isinstance(made, BaseException):
+            raise made
         return made
 
     async def _discard(self, c: Container) -> None:

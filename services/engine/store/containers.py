@@ -86,10 +86,6 @@ class ContainerStore:
         if changed == 0:
             raise errors.NotFound(f"No such container: {c.id}", reason="CONTAINER_UNKNOWN")
 
-    async def delete(self, container_id: str) -> None:
-        async with self._db.write() as tx:
-            await tx.execute("DELETE FROM containers WHERE id = ?", (container_id,))
-
     async def retire(self, container_id: str, image_id: str) -> None:
         """Remove the record and note, in the same transaction, that the container's kernel
         state is still to be taken down (``containers.teardown``)."""

@@ -173,7 +173,7 @@ async def _refresh_networks(request: web.Request, container_id: str) -> None:
     to follow."""
     with contextlib.suppress(errors.NotFound):
         await call(
-            backends_of(request).containers.RefreshNetworkFiles,
+            backends_of(request).containers.RefreshNetworks,
             containers_pb2.GetContainerRequest(ref=container_id),
             service="engine",
             timeout=TIMEOUT,

@@ -1,5 +1,5 @@
 """The engine's record of a container's networks follows ``network connect`` and ``disconnect``
-(netd's Connect or Disconnect, then the engine's RefreshNetworkFiles), so Containers.Get and
+(netd's Connect or Disconnect, then the engine's RefreshNetworks), so Containers.Get and
 Containers.List answer with every network the container is on, netd not asked."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ async def test_connect_and_disconnect_show_in_the_record(services: Instance, stu
         await stubs.sandboxes.Connect(
             netd_pb2.ConnectRequest(container_id=cid, network="rec-b", aliases=["other"])
         )
-        await stubs.containers.RefreshNetworkFiles(ref)
+        await stubs.containers.RefreshNetworks(ref)
         c = await stubs.containers.Get(ref)
         sandbox = (
             await stubs.sandboxes.GetSandbox(netd_pb2.GetSandboxRequest(container_id=cid))
@@ -102,7 +102,7 @@ async def test_connect_and_disconnect_show_in_the_record(services: Instance, stu
         await stubs.sandboxes.Disconnect(
             netd_pb2.DisconnectRequest(container_id=cid, network="rec-a")
         )
-        await stubs.containers.RefreshNetworkFiles(ref)
+        await stubs.containers.RefreshNetworks(ref)
         assert names(await stubs.containers.Get(ref)) == ["rec-b"]
         assert await listed_on(stubs, "rec-a") == []
         assert await listed_on(stubs, front.id) == []
@@ -133,7 +133,7 @@ async def test_none_and_host_are_their_mode(stubs: Stubs) -> None:
 
 async def test_an_unknown_container_is_not_found(stubs: Stubs) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stubs.containers.RefreshNetworkFiles(pb.GetContainerRequest(ref="nobody"))
+        await stubs.containers.RefreshNetworks(pb.GetContainerRequest(ref="nobody"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 

@@ -652,7 +652,7 @@ class Container(_message.Message):
     @_builtins.property
     def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContainerNetwork]:
         """Every network it is on, the one it was created on first, then those it was connected to
-        (kept current by RefreshNetworkFiles); none for a container in another's namespace.
+        (kept current by RefreshNetworks); none for a container in another's namespace.
         """
 
     @_builtins.property

@@ -95,8 +95,8 @@ class ContainersStub:
                 request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.RenameContainerRequest.SerializeToString,
                 response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
                 _registered_method=True)
-        self.RefreshNetworkFiles = channel.unary_unary(
-                '/estiba.engine.v1.Containers/RefreshNetworkFiles',
+        self.RefreshNetworks = channel.unary_unary(
+                '/estiba.engine.v1.Containers/RefreshNetworks',
                 request_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.SerializeToString,
                 response_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
                 _registered_method=True)
@@ -235,7 +235,7 @@ class ContainersServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def RefreshNetworkFiles(self, request, context):
+    def RefreshNetworks(self, request, context):
         """Refresh its networks and rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox
         as it is now, after the container was connected to a network or disconnected from one:
         Container.networks then lists every network it is on, and the name server of a
@@ -372,8 +372,8 @@ def add_ContainersServicer_to_server(servicer, server):
                     request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.RenameContainerRequest.FromString,
                     response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.SerializeToString,
             ),
-            'RefreshNetworkFiles': grpc.unary_unary_rpc_method_handler(
-                    servicer.RefreshNetworkFiles,
+            'RefreshNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshNetworks,
                     request_deserializer=estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.FromString,
                     response_serializer=estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.SerializeToString,
             ),
@@ -759,7 +759,7 @@ class Containers:
             _registered_method=True)
 
     @staticmethod
-    def RefreshNetworkFiles(request,
+    def RefreshNetworks(request,
             target,
             options=(),
             channel_credentials=None,
@@ -772,7 +772,7 @@ class Containers:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/estiba.engine.v1.Containers/RefreshNetworkFiles',
+            '/estiba.engine.v1.Containers/RefreshNetworks',
             estiba_dot_engine_dot_v1_dot_containers__pb2.GetContainerRequest.SerializeToString,
             estiba_dot_engine_dot_v1_dot_containers__pb2.Empty.FromString,
             options,

@@ -57,7 +57,7 @@ class ContainersStub:
     """Wait for a condition; the first event says the wait is in place."""
     Rename: _grpc.UnaryUnaryMultiCallable[_containers_pb2.RenameContainerRequest, _containers_pb2.Empty]
     """Rename it."""
-    RefreshNetworkFiles: _grpc.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]
+    RefreshNetworks: _grpc.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]
     """Refresh its networks and rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox
     as it is now, after the container was connected to a network or disconnected from one:
     Container.networks then lists every network it is on, and the name server of a
@@ -112,7 +112,7 @@ class ContainersAsyncStub(ContainersStub):
     """Wait for a condition; the first event says the wait is in place."""
     Rename: _aio.UnaryUnaryMultiCallable[_containers_pb2.RenameContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
     """Rename it."""
-    RefreshNetworkFiles: _aio.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
+    RefreshNetworks: _aio.UnaryUnaryMultiCallable[_containers_pb2.GetContainerRequest, _containers_pb2.Empty]  # type: ignore[assignment]
     """Refresh its networks and rewrite its /etc/hosts and /etc/resolv.conf from netd's sandbox
     as it is now, after the container was connected to a network or disconnected from one:
     Container.networks then lists every network it is on, and the name server of a
@@ -238,7 +238,7 @@ class ContainersServicer(metaclass=_abc_1.ABCMeta):
         """Rename it."""
 
     @_abc_1.abstractmethod
-    def RefreshNetworkFiles(
+    def RefreshNetworks(
         self,
         request: _containers_pb2.GetContainerRequest,
         context: _ServicerContext,
